@@ -1,0 +1,76 @@
+"""One engine per process and short, explicit transactions.
+
+Celery's prefork children must not share the parent's sockets, so `dispose_after_fork`
+is called from the worker's process-init hook.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.settings import get_settings
+
+_lock = threading.Lock()
+_engine: Engine | None = None
+_sessionmaker: sessionmaker[Session] | None = None
+
+
+def get_engine() -> Engine:
+    global _engine, _sessionmaker
+    if _engine is None:
+        with _lock:
+            if _engine is None:
+                _engine = create_engine(
+                    get_settings().database_url,
+                    pool_size=5,
+                    max_overflow=10,
+                    pool_timeout=5,
+                    pool_recycle=1800,
+                    # Liveness is detected on use (SQLAlchemy invalidates the whole pool on the
+                    # first disconnect error) instead of a pre-ping round trip per checkout.
+                    pool_pre_ping=False,
+                    connect_args={"connect_timeout": 3, "application_name": "zohosync"},
+                    future=True,
+                )
+                _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
+    return _engine
+
+
+def get_sessionmaker() -> sessionmaker[Session]:
+    get_engine()
+    assert _sessionmaker is not None
+    return _sessionmaker
+
+
+@contextmanager
+def session_scope() -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any exception."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def dispose_after_fork() -> None:
+    """Drop connections inherited from a parent process without closing the parent's sockets."""
+    if _engine is not None:
+        _engine.dispose(close=False)
+
+
+def reset_engine() -> None:
+    """Close everything and forget the engine (tests that switch databases call this)."""
+    global _engine, _sessionmaker
+    with _lock:
+        if _engine is not None:
+            _engine.dispose()
+        _engine = None
+        _sessionmaker = None

@@ -1,0 +1,181 @@
+"""Apply transformer `Record`s with multi-row `INSERT … ON CONFLICT`, newest version winning.
+
+One code path serves a single webhook event and a 200-record page from a bulk pull:
+`apply_records` groups rows per table, resolves `Ref`s, upserts with a freshness guard,
+and replaces the line set (and applies patches) only for rows that were actually written.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, not_, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from models.records import Children, Record, Ref
+
+_NEVER_SET_ON_UPDATE = {"id", "created_at"}
+
+
+@dataclass
+class ApplyResult:
+    applied: int = 0
+    stale: int = 0
+
+
+def _freshness_guard(table, excluded):
+    """Newest wins; a tie applies unless it would resurrect a row a delete just deactivated."""
+    stored, incoming = table.c.zoho_last_modified_at, excluded.zoho_last_modified_at
+    tie_ok = stored == incoming
+    if "is_active" in table.c:
+        tie_ok = and_(tie_ok, or_(table.c.is_active, not_(excluded.is_active)))
+    return or_(stored.is_(None), incoming.is_(None), stored < incoming, tie_ok)
+
+
+def resolve_refs(session: Session, records: list[Record]) -> None:
+    """Replace every `Ref` in records (and their children) with the parent's integer id."""
+    wanted: dict[type, set[str]] = defaultdict(set)
+
+    def collect(values: dict[str, Any]) -> None:
+        for v in values.values():
+            if isinstance(v, Ref):
+                wanted[v.model].add(v.zoho_id)
+
+    for rec in records:
+        collect(rec.values)
+        for ch in rec.children:
+            for row in ch.rows:
+                collect(row)
+        for p in rec.patches:
+            wanted[p.model].add(p.zoho_id)
+    if not wanted:
+        return
+    ids: dict[tuple[type, str], int] = {}
+    for model, zoho_ids in wanted.items():
+        key_col = getattr(model, model.zoho_key)
+        ordered = sorted(zoho_ids)
+        # Placeholders carry only the key and a NULL version, so the real record always wins.
+        session.execute(
+            pg_insert(model)
+            .values([{model.zoho_key: z} for z in ordered])
+            .on_conflict_do_nothing(index_elements=[model.zoho_key])
+        )
+        for row_id, zid in session.execute(select(model.id, key_col).where(key_col.in_(ordered))):
+            ids[(model, zid)] = row_id
+
+    def substitute(values: dict[str, Any]) -> None:
+        for k, v in list(values.items()):
+            if isinstance(v, Ref):
+                values[k] = ids[(v.model, v.zoho_id)]
+
+    for rec in records:
+        substitute(rec.values)
+        for ch in rec.children:
+            for row in ch.rows:
+                substitute(row)
+
+
+def _dedupe_newest(records: list[Record]) -> list[Record]:
+    """Keep one record per conflict key (the newest): one INSERT may not touch a row twice."""
+    best: dict[tuple, Record] = {}
+    for rec in records:
+        key = rec.conflict_value()
+        cur = best.get(key)
+        if cur is None:
+            best[key] = rec
+            continue
+        a, b = cur.values.get("zoho_last_modified_at"), rec.values.get("zoho_last_modified_at")
+        if a is None or (b is not None and b >= a):
+            best[key] = rec
+    return list(best.values())
+
+
+def _upsert_group(session: Session, records: list[Record]) -> list[tuple[Record, int]]:
+    model = records[0].model
+    table = model.__table__
+    conflict = records[0].conflict_columns
+    columns = list(records[0].values)
+    if "last_synced_at" in table.c and "last_synced_at" not in columns:
+        columns.append("last_synced_at")
+    rows = []
+    for rec in records:
+        row = dict(rec.values)
+        if "last_synced_at" in table.c:
+            row.setdefault("last_synced_at", func.now())
+        rows.append(row)
+    stmt = pg_insert(table).values(rows)
+    excluded = stmt.excluded
+    set_: dict[str, Any] = {}
+    for col in columns:
+        if col in _NEVER_SET_ON_UPDATE or col in conflict:
+            continue
+        if col == "zoho_last_modified_at":
+            set_[col] = func.coalesce(excluded.zoho_last_modified_at, table.c.zoho_last_modified_at)
+        else:
+            set_[col] = excluded[col]
+    guard = _freshness_guard(table, excluded) if "zoho_last_modified_at" in table.c else None
+    if set_:
+        stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_, where=guard)
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
+    stmt = stmt.returning(table.c.id, *[table.c[c] for c in conflict])
+    by_key = {rec.conflict_value(): rec for rec in records}
+    applied = []
+    for row in session.execute(stmt):
+        applied.append((by_key[tuple(row[1:])], row[0]))
+    return applied
+
+
+def _replace_children(session: Session, parent_id: int, children: Children) -> None:
+    table = children.model.__table__
+    fk, key = table.c[children.parent_fk], table.c[children.key]
+    keep = [r[children.key] for r in children.rows]
+    delete = table.delete().where(fk == parent_id)
+    if keep:
+        delete = delete.where(key.not_in(keep))
+    session.execute(delete)
+    if not children.rows:
+        return
+    rows = [{**r, children.parent_fk: parent_id} for r in children.rows]
+    cols = sorted({c for r in rows for c in r})
+    rows = [{c: r.get(c) for c in cols} for r in rows]
+    stmt = pg_insert(table).values(rows)
+    set_ = {c: stmt.excluded[c] for c in cols if c not in (children.parent_fk, children.key, "id")}
+    stmt = stmt.on_conflict_do_update(index_elements=[children.parent_fk, children.key], set_=set_)
+    session.execute(stmt)
+
+
+def _apply_patch(session: Session, patch) -> None:
+    model = patch.model
+    session.execute(
+        update(model)
+        .where(getattr(model, model.zoho_key) == bindparam("zid"))
+        .values(**patch.values),
+        {"zid": patch.zoho_id},
+    )
+
+
+def apply_records(session: Session, records: list[Record]) -> ApplyResult:
+    """Write records in the caller's transaction; returns how many applied and how many were stale."""
+    result = ApplyResult()
+    if not records:
+        return result
+    resolve_refs(session, records)
+    groups: dict[tuple, list[Record]] = defaultdict(list)
+    for rec in records:
+        groups[(rec.model, rec.conflict_columns, tuple(sorted(rec.values)))].append(rec)
+    for group in groups.values():
+        unique = _dedupe_newest(group)
+        applied = _upsert_group(session, unique)
+        result.applied += len(applied)
+        result.stale += len(group) - len(applied)
+        for rec, row_id in applied:
+            for ch in rec.children:
+                _replace_children(session, row_id, ch)
+            for patch in rec.patches:
+                _apply_patch(session, patch)
+    return result
+
+

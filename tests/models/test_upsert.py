@@ -1,0 +1,59 @@
+"""apply_records: newest version wins, re-applying changes nothing, deletes are tombstones."""
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from models.db import session_scope
+from models.erp import Product
+from models.records import Record
+from models.upsert import apply_records
+
+T1 = dt.datetime(2025, 11, 4, 10, 0, tzinfo=dt.timezone.utc)
+T2 = T1 + dt.timedelta(minutes=5)
+
+
+def _product(zid="100", name="A", lmt=T1, **extra):
+    return Record(Product, {"zoho_item_id": zid, "name": name, "zoho_last_modified_at": lmt, **extra})
+
+
+def _row(zid="100"):
+    with session_scope() as s:
+        return s.execute(select(Product).where(Product.zoho_item_id == zid)).scalar_one()
+
+
+def test_newer_version_overwrites_and_older_is_ignored(db):
+    with session_scope() as s:
+        assert apply_records(s, [_product(name="new", lmt=T2)]).applied == 1
+    with session_scope() as s:
+        res = apply_records(s, [_product(name="old", lmt=T1)])
+    assert (res.applied, res.stale) == (0, 1)
+    assert _row().name == "new"
+
+
+def test_applying_the_same_record_twice_leaves_the_same_row(db):
+    for _ in range(2):
+        with session_scope() as s:
+            apply_records(s, [_product(unit_price=Decimal("29.36"))])
+    row = _row()
+    assert row.unit_price == Decimal("29.36") and row.name == "A"
+    with session_scope() as s:
+        assert len(s.execute(select(Product)).all()) == 1
+
+
+def test_delete_of_same_version_is_not_resurrected_by_a_late_upsert(db):
+    with session_scope() as s:
+        apply_records(s, [_product()])
+    with session_scope() as s:
+        apply_records(s, [Record(Product, {"zoho_item_id": "100", "is_active": False, "zoho_last_modified_at": T1})])
+    with session_scope() as s:
+        res = apply_records(s, [_product(name="late copy", is_active=True)])
+    assert res.stale == 1
+    row = _row()
+    assert row.is_active is False and row.name == "A"
+
+
+def test_a_batch_with_two_versions_of_one_record_keeps_the_newest(db):
+    with session_scope() as s:
+        apply_records(s, [_product(name="v2", lmt=T2), _product(name="v1", lmt=T1), _product("200", "B")])
+    assert _row().name == "v2" and _row("200").name == "B"

@@ -1,0 +1,196 @@
+"""Lenient readers for Zoho's value quirks, as plain functions and as marshmallow fields.
+
+Zoho sends ids as long digit strings (sometimes as JSON numbers in its own examples),
+`""` for an empty number, money as JSON numbers, and timestamps in several shapes
+(`2025-11-04T21:52:11+0300`, `…+03:00`, `2015-05-29 00:00:00+00:00`, a bare date).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+
+def to_text(value: Any) -> str | None:
+    """A trimmed string, or None for null / empty."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    s = str(value).strip()
+    return s or None
+
+
+def to_zoho_id(value: Any) -> str | None:
+    """Zoho ids as text; an integral JSON number is accepted and printed without exponent."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(f"not an id: {value!r}")
+        value = int(value)
+    return to_text(value)
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Money/quantity as Decimal; `""` and None become None; `"1,234.50"` and `"10%"` are read."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    s = str(value).strip().replace(",", "")
+    if s.endswith("%"):
+        s = s[:-1].strip()
+    if s == "":
+        return None
+    try:
+        d = Decimal(s)
+    except InvalidOperation as e:
+        raise ValueError(f"not a number: {value!r}") from e
+    if not d.is_finite():
+        raise ValueError(f"not a finite number: {value!r}")
+    return d
+
+
+def to_int(value: Any) -> int | None:
+    d = to_decimal(value)
+    return None if d is None else int(d)
+
+
+def to_datetime(value: Any) -> dt.datetime | None:
+    """Any Zoho timestamp form → aware datetime (no offset → UTC); `""` → None."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        parsed = value
+    else:
+        s = str(value).strip()
+        if not s:
+            return None
+        try:
+            parsed = dt.datetime.fromisoformat(s)
+        except ValueError as e:
+            raise ValueError(f"not a Zoho timestamp: {value!r}") from e
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return parsed
+
+
+def to_date(value: Any) -> dt.date | None:
+    """`2025-11-04` (or a timestamp, whose calendar date is kept) → date; `""` → None."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    s = str(value).strip()
+    if not s:
+        return None
+    try:
+        return dt.date.fromisoformat(s[:10])
+    except ValueError as e:
+        raise ValueError(f"not a Zoho date: {value!r}") from e
+
+
+def to_bool(value: Any) -> bool | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1", "yes", "y", "active")
+
+
+def custom_field(record: dict, api_name: str) -> Any:
+    """A custom field's value by API name (`cf_name_ar`), from `custom_field_hash` or `custom_fields[]`."""
+    hashed = record.get("custom_field_hash")
+    if isinstance(hashed, dict):
+        for key in (f"{api_name}_unformatted", api_name):
+            if hashed.get(key) not in (None, ""):
+                return hashed[key]
+    bare = api_name[3:] if api_name.startswith("cf_") else api_name
+    for cf in record.get("custom_fields") or []:
+        if not isinstance(cf, dict):
+            continue
+        names = {cf.get("api_name"), cf.get("placeholder"), cf.get("label")}
+        names = {str(n).strip().lower().replace(" ", "_") for n in names if n}
+        if api_name.lower() in names or bare.lower() in names:
+            value = cf.get("value")
+            if value not in (None, ""):
+                return value
+    return None
+
+
+# --- marshmallow fields: the same readers at the edge, raising ValidationError from the cause ---
+
+
+class _Lenient(fields.Field):
+    reader = staticmethod(to_text)
+    message = "Invalid value."
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return self.reader(value)
+        except (ValueError, TypeError) as e:
+            raise ValidationError(f"{self.message} {e}") from e
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class ZohoId(_Lenient):
+    reader = staticmethod(to_zoho_id)
+    message = "Not a Zoho id."
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (dict, list)):
+            raise ValidationError("Not a Zoho id: expected a string.")
+        result = super()._deserialize(value, attr, data, **kwargs)
+        if self.required and result is None:
+            raise ValidationError("Missing data for required field.")
+        return result
+
+
+class ZohoDecimal(_Lenient):
+    reader = staticmethod(to_decimal)
+    message = "Not a number."
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (dict, list)):
+            raise ValidationError("Not a number.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ZohoDateTime(_Lenient):
+    reader = staticmethod(to_datetime)
+    message = "Not a Zoho timestamp."
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, (str, type(None))):
+            raise ValidationError("Not a Zoho timestamp: expected a string.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ZohoDate(_Lenient):
+    reader = staticmethod(to_date)
+    message = "Not a Zoho date."
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, (str, type(None))):
+            raise ValidationError("Not a Zoho date: expected a string.")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ZohoText(_Lenient):
+    reader = staticmethod(to_text)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, (dict, list)):
+            raise ValidationError("Not a string.")
+        return super()._deserialize(value, attr, data, **kwargs)

@@ -1,0 +1,85 @@
+"""Declarative mapping from a Zoho record (dict) to ERP column values.
+
+A mapper lists one-to-one fields in `direct` as `(zoho_field, column, reader)` and
+computes every derived column in a small method decorated with `@mapping("column")`.
+Mapping has no I/O; a reader that cannot read a value raises `MappingError`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from zoho.errors import MappingError
+from zoho.fields import to_datetime, to_text
+
+
+@dataclass(frozen=True)
+class TransformContext:
+    """What a transformer may know beyond the record: the operation and configured names."""
+
+    entity: str
+    operation: str = "upsert"
+    consumer_pricebook: str = "Consumer Price List"
+    wholesale_pricebook: str = "Wholesale Price List"
+
+
+def mapping(column: str) -> Callable[[Callable], Callable]:
+    """Mark a mapper method as the producer of `column` (it may return `SKIP` to leave it unset)."""
+
+    def mark(fn: Callable) -> Callable:
+        fn._mapping_column = column  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+SKIP = object()
+"""Returned by a `@mapping` method to leave the column out (keep whatever the ERP has)."""
+
+
+class Mapper:
+    direct: ClassVar[tuple[tuple[str, str, Callable[[Any], Any]], ...]] = ()
+    _mappings: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        found = {}
+        for klass in reversed(cls.__mro__):
+            for name, attr in vars(klass).items():
+                col = getattr(attr, "_mapping_column", None)
+                if col:
+                    found[col] = name
+        cls._mappings = tuple(found.items())
+
+    def __init__(self, ctx: TransformContext):
+        self.ctx = ctx
+
+    def values(self, record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for zoho_field, column, reader in self.direct:
+            out[column] = self.read(record, zoho_field, reader)
+        for column, method in self._mappings:
+            value = getattr(self, method)(record)
+            if value is not SKIP:
+                out[column] = value
+        return out
+
+    @staticmethod
+    def read(record: dict[str, Any], zoho_field: str, reader: Callable[[Any], Any] = to_text) -> Any:
+        try:
+            return reader(record.get(zoho_field))
+        except (ValueError, TypeError) as e:
+            raise MappingError(f"field {zoho_field!r}: {e}") from e
+
+
+def last_modified(record: dict[str, Any]) -> Any:
+    """The record's version: `last_modified_time`, else `updated_time`, else None."""
+    for name in ("last_modified_time", "updated_time"):
+        value = record.get(name)
+        if value not in (None, ""):
+            try:
+                return to_datetime(value)
+            except ValueError as e:
+                raise MappingError(f"field {name!r}: {e}") from e
+    return None

@@ -1,0 +1,1 @@
+"""Zoho -> ERP transformers, one pure module per entity."""

@@ -1,0 +1,156 @@
+"""Zoho Inventory item → `products` row (names with Arabic fallbacks, Decimal prices)."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import EXCLUDE, Schema, fields
+
+from models.erp import Product
+from models.records import Record
+from zoho.entities import ApiSource, Entity
+from zoho.fields import (
+    ZohoDateTime,
+    ZohoDecimal,
+    ZohoId,
+    ZohoText,
+    custom_field,
+    to_decimal,
+    to_text,
+)
+from zoho.mapper import SKIP, Mapper, TransformContext, last_modified, mapping
+
+ARABIC_NAME_FIELDS = ("name_ar", "cf_name_ar", "cf_arabic_name", "cf_item_name_ar")
+ARABIC_DESCRIPTION_FIELDS = ("description_ar", "cf_description_ar", "cf_arabic_description")
+
+
+class ItemSchema(Schema):
+    """The fields of an item we rely on; everything else Zoho sends is ignored."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    item_id = ZohoId(required=True)
+    name = ZohoText(allow_none=True)
+    sku = ZohoText(allow_none=True)
+    status = ZohoText(allow_none=True)
+    rate = ZohoDecimal(allow_none=True)
+    purchase_rate = ZohoDecimal(allow_none=True)
+    stock_on_hand = ZohoDecimal(allow_none=True)
+    available_stock = ZohoDecimal(allow_none=True)
+    last_modified_time = ZohoDateTime(allow_none=True)
+    created_time = ZohoDateTime(allow_none=True)
+    locations = fields.List(fields.Dict(), allow_none=True)
+    warehouses = fields.List(fields.Dict(), allow_none=True)
+    pricebook_rates = fields.List(fields.Dict(), allow_none=True)
+    custom_fields = fields.List(fields.Dict(), allow_none=True)
+    custom_field_hash = fields.Dict(allow_none=True)
+
+
+def first_present(record: dict[str, Any], names: tuple[str, ...]) -> str | None:
+    """The first non-empty value among plain fields and custom fields of those names."""
+    for name in names:
+        value = to_text(record.get(name)) if not isinstance(record.get(name), (dict, list)) else None
+        if value:
+            return value
+        if name.startswith("cf_"):
+            value = to_text(custom_field(record, name))
+            if value:
+                return value
+    return None
+
+
+def pricebook_rate(record: dict[str, Any], book_name: str) -> Decimal | None | object:
+    """The item's rate in the named price book (from `pricebook_rates[]`), SKIP when not listed."""
+    wanted = book_name.strip().lower()
+    for entry in record.get("pricebook_rates") or []:
+        if not isinstance(entry, dict):
+            continue
+        name = to_text(entry.get("pricebook_name") or entry.get("name")) or ""
+        if name.lower() == wanted:
+            return to_decimal(entry.get("pricebook_rate", entry.get("rate")))
+    return SKIP
+
+
+class ProductMapper(Mapper):
+    direct = (
+        ("item_id", "zoho_item_id", to_text),
+        ("sku", "sku", to_text),
+        ("unit", "unit", to_text),
+        ("brand", "brand", to_text),
+        ("category_name", "category_name", to_text),
+        ("item_type", "item_type", to_text),
+        ("product_type", "product_type", to_text),
+        ("status", "status", to_text),
+        ("rate", "unit_price", to_decimal),
+        ("purchase_rate", "cost_price", to_decimal),
+        ("stock_on_hand", "stock_on_hand", to_decimal),
+        ("reorder_level", "reorder_level", to_decimal),
+        ("tax_percentage", "tax_percentage", to_decimal),
+        ("image_name", "image_name", to_text),
+        ("image_document_id", "image_document_id", to_text),
+    )
+
+    @mapping("name")
+    def name(self, r):
+        return to_text(r.get("name")) or to_text(r.get("item_name"))
+
+    @mapping("name_ar")
+    def name_ar(self, r):
+        return first_present(r, ARABIC_NAME_FIELDS) or self.name(r)
+
+    @mapping("description")
+    def description(self, r):
+        return to_text(r.get("description"))
+
+    @mapping("description_ar")
+    def description_ar(self, r):
+        return first_present(r, ARABIC_DESCRIPTION_FIELDS) or self.description(r)
+
+    @mapping("available_stock")
+    def available_stock(self, r):
+        value = self.read(r, "available_stock", to_decimal)
+        if value is not None:
+            return value
+        rows = r.get("locations") or r.get("warehouses") or []
+        amounts = [
+            to_decimal(row.get("location_available_stock", row.get("warehouse_available_stock")))
+            for row in rows
+            if isinstance(row, dict)
+        ]
+        amounts = [a for a in amounts if a is not None]
+        return sum(amounts, Decimal(0)) if amounts else None
+
+    @mapping("consumer_price")
+    def consumer_price(self, r):
+        return pricebook_rate(r, self.ctx.consumer_pricebook)
+
+    @mapping("wholesale_price")
+    def wholesale_price(self, r):
+        return pricebook_rate(r, self.ctx.wholesale_pricebook)
+
+    @mapping("is_active")
+    def is_active(self, r):
+        return (to_text(r.get("status")) or "active").lower() != "inactive"
+
+    @mapping("zoho_last_modified_at")
+    def zoho_last_modified_at(self, r):
+        return last_modified(r)
+
+    @mapping("raw")
+    def raw(self, r):
+        return r
+
+
+def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
+    return [Record(Product, ProductMapper(ctx).values(record))]
+
+
+ENTITY = Entity(
+    name="products",
+    record_keys={"item": "item_id"},
+    schema=ItemSchema,
+    transform=transform,
+    model=Product,
+    sources=(ApiSource("inventory", "/items", "items", "item"),),
+)
