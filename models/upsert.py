@@ -7,7 +7,7 @@ and replaces the line set (and applies patches) only for rows that were actually
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, not_, or_, select, update
@@ -23,6 +23,7 @@ _NEVER_SET_ON_UPDATE = {"id", "created_at"}
 class ApplyResult:
     applied: int = 0
     stale: int = 0
+    applied_records: list[Record] = field(default_factory=list)
 
 
 def _freshness_guard(table, excluded):
@@ -171,6 +172,7 @@ def apply_records(session: Session, records: list[Record]) -> ApplyResult:
         applied = _upsert_group(session, unique)
         result.applied += len(applied)
         result.stale += len(group) - len(applied)
+        result.applied_records.extend(rec for rec, _ in applied)
         for rec, row_id in applied:
             for ch in rec.children:
                 _replace_children(session, row_id, ch)

@@ -20,6 +20,7 @@ class TransformContext:
 
     entity: str
     operation: str = "upsert"
+    record_key: str = ""  # the body key the record came under (`payment` vs `vendorpayment`)
     consumer_pricebook: str = "Consumer Price List"
     wholesale_pricebook: str = "Wholesale Price List"
 

@@ -1,0 +1,79 @@
+"""Celery settings: broker, serialisation, delivery guarantees, queues and routes.
+
+Delivery, chosen together:
+- `task_acks_late` + `task_reject_on_worker_lost`: a message is acknowledged only after
+  its task returns, so a worker killed mid-task leaves it to be delivered again.
+- Redis re-delivers an unacknowledged message after `visibility_timeout`; a countdown
+  longer than that would run twice (celery#2481), so retries use short countdowns
+  (1–16 s) and longer waits are parked in the mirror (`next_attempt_at`) for the healer.
+  The timeout (30 min) exceeds the hard time limit of every task (10 min for a bulk page),
+  so a task still running is never handed to a second worker.
+- Lost or stranded messages cost latency, not data: `tds_sync_queue` is the truth and
+  `heal.enqueue_orphans` re-publishes pending rows within a minute. Prefetch is kept small
+  (4 per process) so little work sits behind a worker that dies.
+- Children recycle after 1,000 tasks or ~300 MB so long-lived processes don't grow.
+"""
+from kombu import Exchange, Queue
+
+from models.settings import get_settings
+
+_settings = get_settings()
+
+broker_url = _settings.broker_url
+result_backend = _settings.result_backend
+task_ignore_result = True
+
+task_serializer = "json"
+result_serializer = "json"
+accept_content = ["json"]
+timezone = "UTC"
+enable_utc = True
+
+task_acks_late = True
+task_reject_on_worker_lost = True
+worker_prefetch_multiplier = 4
+worker_max_tasks_per_child = 1000
+worker_max_memory_per_child = 300_000  # KiB
+worker_send_task_events = True
+task_send_sent_event = True
+task_track_started = True
+
+task_soft_time_limit = 240
+task_time_limit = 300
+
+broker_connection_retry_on_startup = True
+broker_connection_max_retries = None
+broker_transport_options = {
+    "visibility_timeout": 1800,
+    "socket_connect_timeout": 2,
+    "socket_timeout": 10,
+    "retry_on_timeout": True,
+    "health_check_interval": 10,
+}
+broker_heartbeat = 0
+redis_socket_connect_timeout = 2
+
+# Publishing from the webhook receiver must fail fast: the event is already committed
+# and stays `pending` for the healer, so waiting on a dead broker only delays Zoho's 2xx.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+
+task_default_queue = "maintenance"
+task_default_exchange = "zohosync"
+task_default_routing_key = "maintenance"
+
+# Per-entity queues `sync.<entity>` are added from the entity registry in `tasks/__init__.py`.
+task_queues = [
+    Queue("maintenance", Exchange("zohosync", type="direct"), routing_key="maintenance"),
+    Queue("bulk", Exchange("zohosync", type="direct"), routing_key="bulk"),
+]
+
+task_routes = {
+    "bulk.*": {"queue": "bulk", "routing_key": "bulk"},
+    "reconcile.*": {"queue": "bulk", "routing_key": "bulk"},
+    "images.*": {"queue": "bulk", "routing_key": "bulk"},
+    "heal.*": {"queue": "maintenance", "routing_key": "maintenance"},
+    "monitor.*": {"queue": "maintenance", "routing_key": "maintenance"},
+}
+
+beat_max_loop_interval = 10

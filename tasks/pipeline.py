@@ -1,0 +1,324 @@
+"""The one path every accepted event takes to the ERP, in named steps.
+
+    claim → transform → apply (upsert, newest wins) → complete → audit
+                 ↘ mapping error → dead letter      ↘ transient error → failed, retried later
+
+Contracts that make the path safe to run from many workers, healers and re-delivered
+messages at once:
+
+- `claim` moves an event from pending/failed to processing in its own short commit, and
+  only when it is due; whoever does not win the claim does nothing. The claim records the
+  Celery task id, which `apply` re-checks under a row lock, so a claim taken over by the
+  healer can never be applied twice.
+- `apply` writes the ERP rows and marks the events completed in ONE transaction: either
+  both happen or neither does. Two events for the same Zoho record serialise on the ERP
+  row lock taken by `INSERT … ON CONFLICT`; the freshness guard then lets only the newer
+  version through, and line sets are replaced only for rows actually written.
+- A worker that dies leaves its events `processing` with no row lock held;
+  `heal.release_stuck` finds them, counts the attempt and re-queues or dead-letters them.
+
+Entities customise what a record becomes (their transformer), never this sequence.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from models.db import session_scope
+from models.records import Record
+from models.settings import get_settings
+from models.upsert import apply_records
+from zoho.entities import Entity, get_entity
+from zoho.errors import LockContention, MappingError, PermanentError, RateLimited, SyncError, TransientError
+from zoho.mapper import TransformContext
+
+log = logging.getLogger(__name__)
+
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_MAX_SECONDS = 16.0
+PARK_AFTER_SECONDS = 30.0
+"""A retry further away than this is parked in the mirror for the healer, not held by Redis."""
+
+
+@dataclass
+class ClaimedEvent:
+    id: int
+    entity_type: str
+    entity_id: str
+    operation: str
+    payload: dict[str, Any]
+    retry_count: int
+    max_retries: int
+    records: list[Record] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    """What happened to the events a task was asked to apply."""
+
+    applied: list[int] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)  # not claimable: done, dead, not due, or taken
+    dead: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    retry_in: float | None = None
+    error: str | None = None
+
+
+def backoff_seconds(attempt: int) -> float:
+    """1, 2, 4, 8, 16 s for attempts 1..5 (capped), plus up to 1 s of jitter."""
+    base = min(BACKOFF_BASE_SECONDS * 2 ** max(attempt - 1, 0), BACKOFF_MAX_SECONDS)
+    return base + random.uniform(0, 1.0)
+
+
+def _short(exc: BaseException) -> str:
+    msg = f"{type(exc).__name__}: {exc}"
+    return msg if len(msg) <= 2000 else msg[:2000] + "…"
+
+
+class Pipeline:
+    """Apply events of one entity; one event (a webhook) or a page of them (a bulk pull)."""
+
+    def __init__(self, entity: Entity):
+        self.entity = entity
+        settings = get_settings()
+        self.consumer_pricebook = settings.consumer_pricebook
+        self.wholesale_pricebook = settings.wholesale_pricebook
+        self.lock_seconds = settings.stuck_lock_seconds
+
+    # -- step 1 -------------------------------------------------------------------------
+    def claim(self, event_ids: Sequence[int], task_id: str) -> list[ClaimedEvent]:
+        """Take due pending/failed events; returns only the ones this task now owns."""
+        if not event_ids:
+            return []
+        with session_scope() as s:
+            # The claim is a visibility marker: losing it in a crash only returns the row to
+            # where it was, so it need not wait for the WAL flush.
+            s.execute(text("SET LOCAL synchronous_commit = off"))
+            rows = s.execute(
+                text(
+                    """
+                    UPDATE tds_sync_queue
+                       SET status = 'processing', celery_task_id = :task_id,
+                           locked_until = now() + make_interval(secs => :lock),
+                           updated_at = now()
+                     WHERE id = ANY(:ids) AND entity_type = :entity
+                       AND (status = 'pending' OR status = 'failed')
+                       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+                 RETURNING id, entity_type, entity_id, operation, payload, retry_count, max_retries
+                    """
+                ),
+                {"ids": list(event_ids), "task_id": task_id, "lock": self.lock_seconds, "entity": self.entity.name},
+            ).all()
+        return [ClaimedEvent(*r) for r in rows]
+
+    # -- step 2 -------------------------------------------------------------------------
+    def transform(self, event: ClaimedEvent) -> list[Record]:
+        """Pure: the event's Zoho record → ERP `Record`s. Raises `MappingError` if impossible."""
+        unwrapped = self.entity.unwrap(event.payload)
+        if unwrapped is None:
+            raise MappingError(f"{self.entity.name}: payload holds no {self.entity.record_key!r} record")
+        key, record = unwrapped
+        ctx = TransformContext(
+            entity=self.entity.name,
+            operation=event.operation,
+            record_key=key,
+            consumer_pricebook=self.consumer_pricebook,
+            wholesale_pricebook=self.wholesale_pricebook,
+        )
+        try:
+            return self.entity.to_records(record, ctx)
+        except SyncError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise MappingError(f"{self.entity.name}: {_short(e)}") from e
+
+    # -- step 3 -------------------------------------------------------------------------
+    def apply(self, events: list[ClaimedEvent], task_id: str, outcome: Outcome) -> None:
+        """Write every event's rows and mark the events completed, in one transaction."""
+        with session_scope() as s:
+            owned = self._lock_owned(s, [e.id for e in events], task_id)
+            outcome.skipped.extend(e.id for e in events if e.id not in owned)
+            events = [e for e in events if e.id in owned]
+            if not events:
+                return
+            records = [rec for e in events for rec in e.records]
+            result = apply_records(s, records)
+            written = {id(r) for r in result.applied_records}
+            applied, stale = [], []
+            for e in events:
+                (applied if any(id(r) in written for r in e.records) or not e.records else stale).append(e.id)
+            self._complete(s, applied, "applied")
+            self._complete(s, stale, "stale")
+            self._audit(s, events, applied)
+        outcome.applied.extend(applied)
+        outcome.stale.extend(stale)
+
+    @staticmethod
+    def _lock_owned(s: Session, ids: list[int], task_id: str) -> set[int]:
+        rows = s.execute(
+            text(
+                "SELECT id FROM tds_sync_queue WHERE id = ANY(:ids) AND status = 'processing' "
+                "AND celery_task_id = :task_id ORDER BY id FOR UPDATE"
+            ),
+            {"ids": ids, "task_id": task_id},
+        ).scalars()
+        return set(rows)
+
+    @staticmethod
+    def _complete(s: Session, ids: list[int], result: str) -> None:
+        if not ids:
+            return
+        s.execute(
+            text(
+                "UPDATE tds_sync_queue SET status = 'completed', result = :result, completed_at = now(), "
+                "updated_at = now(), locked_until = NULL, next_attempt_at = NULL, error_message = NULL "
+                "WHERE id = ANY(:ids)"
+            ),
+            {"ids": ids, "result": result},
+        )
+
+    def _audit(self, s: Session, events: list[ClaimedEvent], applied: list[int]) -> None:
+        done = set(applied)
+        s.execute(
+            text(
+                "INSERT INTO tds_audit_trail (action, actor, entity_type, entity_id, event_id) "
+                "VALUES (:action, 'worker', :entity, :entity_id, :event_id)"
+            ),
+            [
+                {
+                    "action": ("deactivated" if e.operation == "delete" else "applied") if e.id in done else "stale",
+                    "entity": e.entity_type,
+                    "entity_id": e.entity_id,
+                    "event_id": e.id,
+                }
+                for e in events
+            ],
+        )
+
+    # -- failure paths --------------------------------------------------------------------
+    def fail(self, events: list[ClaimedEvent], exc: BaseException, task_id: str, outcome: Outcome) -> None:
+        """Record a failed attempt: dead-letter permanent errors and exhausted retries."""
+        permanent = isinstance(exc, PermanentError) or not isinstance(exc, TransientError)
+        counts_attempt = not isinstance(exc, (LockContention, RateLimited))
+        message = _short(exc)
+        with session_scope() as s:
+            owned = self._lock_owned(s, [e.id for e in events], task_id)
+            for e in events:
+                if e.id not in owned:
+                    outcome.skipped.append(e.id)
+                    continue
+                attempts = e.retry_count + (1 if counts_attempt else 0)
+                if permanent or attempts > e.max_retries:
+                    dead_letter(s, e.id, message, type(exc).__name__, actor="worker")
+                    outcome.dead.append(e.id)
+                    continue
+                if isinstance(exc, RateLimited) and exc.retry_after:
+                    wait = float(exc.retry_after) + random.uniform(0, 1.0)
+                else:
+                    wait = backoff_seconds(max(attempts, 1))
+                s.execute(
+                    text(
+                        "UPDATE tds_sync_queue SET status = 'failed', retry_count = :attempts, "
+                        "error_message = :msg, next_attempt_at = now() + make_interval(secs => :wait), "
+                        "locked_until = NULL, updated_at = now() WHERE id = :id"
+                    ),
+                    {"attempts": attempts, "msg": message, "wait": wait, "id": e.id},
+                )
+                outcome.retry.append(e.id)
+                outcome.retry_in = max(outcome.retry_in or 0.0, wait)
+        outcome.error = message
+
+    # -- the sequence -----------------------------------------------------------------------
+    def run(self, event_ids: Sequence[int], task_id: str) -> Outcome:
+        outcome = Outcome()
+        claimed = self.claim(event_ids, task_id)
+        claimed_ids = {e.id for e in claimed}
+        outcome.skipped.extend(i for i in event_ids if i not in claimed_ids)
+        ready: list[ClaimedEvent] = []
+        for event in claimed:
+            try:
+                event.records = self.transform(event)
+                ready.append(event)
+            except SyncError as exc:
+                log.warning("cannot map event", extra={"event_id": event.id, "entity": event.entity_type,
+                                                       "entity_id": event.entity_id})
+                self.fail([event], exc, task_id, outcome)
+        if not ready:
+            return outcome
+        try:
+            self.apply(ready, task_id, outcome)
+        except (DataError, IntegrityError) as exc:
+            if len(ready) == 1:
+                self.fail(ready, MappingError(f"database refused the row: {_short(exc.orig or exc)}"), task_id, outcome)
+            else:
+                # One bad record must not sink its page: apply one by one to find it.
+                for event in ready:
+                    self._apply_alone(event, task_id, outcome)
+        except (OperationalError, DBAPIError) as exc:
+            self.fail(ready, TransientError(f"database unavailable: {_short(exc.orig or exc)}"), task_id, outcome)
+        except SyncError as exc:
+            self.fail(ready, exc, task_id, outcome)
+        return outcome
+
+    def _apply_alone(self, event: ClaimedEvent, task_id: str, outcome: Outcome) -> None:
+        try:
+            self.apply([event], task_id, outcome)
+        except (DataError, IntegrityError) as exc:
+            self.fail([event], MappingError(f"database refused the row: {_short(exc.orig or exc)}"), task_id, outcome)
+        except (OperationalError, DBAPIError) as exc:
+            self.fail([event], TransientError(f"database unavailable: {_short(exc.orig or exc)}"), task_id, outcome)
+
+
+def dead_letter(s: Session, event_id: int, message: str, error_class: str, actor: str) -> None:
+    """Move one event to `tds_dead_letter_queue` and mark it `dead` (caller's transaction)."""
+    s.execute(
+        text(
+            """
+            INSERT INTO tds_dead_letter_queue
+                   (original_id, entity_type, entity_id, operation, payload, error_message, error_class, retry_count)
+            SELECT id, entity_type, entity_id, operation, payload, :msg, :cls, retry_count
+              FROM tds_sync_queue WHERE id = :id
+            """
+        ),
+        {"id": event_id, "msg": message, "cls": error_class},
+    )
+    s.execute(
+        text(
+            "UPDATE tds_sync_queue SET status = 'dead', error_message = :msg, locked_until = NULL, "
+            "next_attempt_at = NULL, updated_at = now() WHERE id = :id"
+        ),
+        {"id": event_id, "msg": message},
+    )
+    s.execute(
+        text(
+            "INSERT INTO tds_audit_trail (action, actor, entity_type, entity_id, event_id, details) "
+            "SELECT 'dead_lettered', :actor, entity_type, entity_id, id, "
+            "jsonb_build_object('error', CAST(:msg AS text)) FROM tds_sync_queue WHERE id = :id"
+        ),
+        {"id": event_id, "msg": message, "actor": actor},
+    )
+    log.warning("event dead-lettered", extra={"event_id": event_id, "status": "dead"})
+
+
+_pipelines: dict[str, Pipeline] = {}
+
+
+def pipeline_for(entity_name: str) -> Pipeline:
+    pipe = _pipelines.get(entity_name)
+    if pipe is None:
+        entity = get_entity(entity_name)
+        if entity is None:
+            raise PermanentError(f"unknown entity {entity_name!r}")
+        pipe = _pipelines[entity_name] = Pipeline(entity)
+    return pipe
+
+
+__all__ = ["Pipeline", "Outcome", "pipeline_for", "dead_letter", "backoff_seconds", "PARK_AFTER_SECONDS"]

@@ -1,0 +1,55 @@
+"""`sync.<entity>.process(event_id)` for every registered entity, on one base class.
+
+`sync.<entity>.process_batch(event_ids)` applies a page of events (bulk pulls) through
+exactly the same pipeline and transformer.
+"""
+from __future__ import annotations
+
+import logging
+
+from tasks import app
+from tasks.base import SyncTask
+from tasks.pipeline import Outcome, pipeline_for
+from zoho.entities import Entity, registry
+
+log = logging.getLogger(__name__)
+
+
+def _summary(outcome: Outcome) -> dict:
+    return {
+        "applied": len(outcome.applied),
+        "stale": len(outcome.stale),
+        "skipped": len(outcome.skipped),
+        "dead": len(outcome.dead),
+        "retry": len(outcome.retry),
+    }
+
+
+def _register(entity: Entity) -> None:
+    name = entity.name
+
+    @app.task(name=entity.task_name, base=SyncTask, bind=True, queue=entity.queue)
+    def process(self, event_id: int) -> dict:
+        outcome = pipeline_for(name).run([int(event_id)], self.request.id)
+        log.info("event processed", extra={"event_id": event_id, "entity": name, "task_id": self.request.id,
+                                            "status": "applied" if outcome.applied else
+                                            "stale" if outcome.stale else "dead" if outcome.dead else
+                                            "retry" if outcome.retry else "skipped"})
+        self.schedule_retry(outcome, args=(event_id,))
+        return _summary(outcome)
+
+    @app.task(name=f"sync.{name}.process_batch", base=SyncTask, bind=True, queue=entity.queue,
+              soft_time_limit=540, time_limit=600)
+    def process_batch(self, event_ids: list[int]) -> dict:
+        outcome = pipeline_for(name).run([int(i) for i in event_ids], self.request.id)
+        log.info("batch processed", extra={"entity": name, "task_id": self.request.id, "count": len(event_ids)})
+        if outcome.retry:
+            self.schedule_retry(outcome, args=(outcome.retry,))
+        return _summary(outcome)
+
+    globals()[f"process_{name.replace('-', '_')}"] = process
+    globals()[f"process_batch_{name.replace('-', '_')}"] = process_batch
+
+
+for _entity in registry().values():
+    _register(_entity)
