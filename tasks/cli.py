@@ -1,0 +1,138 @@
+"""The `zohosync` console command: the operator's levers from a shell."""
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+
+def _print_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+@click.group(help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
+def main() -> None:
+    from models.logs import configure_logging
+
+    configure_logging(level="WARNING")
+
+
+@main.command(help="Run the whole stack in the foreground (what `make run` does).")
+def stack() -> None:
+    from tasks.stack import run_stack
+
+    sys.exit(run_stack())
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+              help="Run the local Zoho sandbox (options: see `zohosync sandbox --help-sandbox`).")
+@click.pass_context
+def sandbox(ctx) -> None:
+    from zoho.sandbox.__main__ import main as sandbox_main
+
+    args = list(ctx.args)
+    sys.exit(sandbox_main(["--help" if a == "--help-sandbox" else a for a in args]) or 0)
+
+
+@main.command(help="Run one event again, whatever its state.")
+@click.argument("event_id", type=int)
+def replay(event_id: int) -> None:
+    from tasks.operations import replay_event
+
+    result = replay_event(event_id, actor="cli")
+    if not result["replayed"]:
+        console.print(f"[red]event {event_id} not found (or being processed right now)[/red]")
+        sys.exit(1)
+    console.print(f"[green]event {event_id} is pending again[/green] (published: {result['published']})")
+
+
+@main.command(help="Run every healing job once, now.")
+@click.option("--json", "as_json", is_flag=True)
+def heal(as_json: bool) -> None:
+    from tasks import heal as h
+
+    jobs = {
+        "heal.release_stuck": h.release_stuck,
+        "heal.dead_letter": h.dead_letter_exhausted,
+        "heal.requeue_failed": h.requeue_failed,
+        "heal.enqueue_orphans": h.enqueue_orphans,
+        "heal.check_workers": h.check_workers,
+    }
+    results = {name: job.run() for name, job in jobs.items()}
+    if as_json:
+        _print_json(results)
+        return
+    table = Table(title="healing")
+    table.add_column("job")
+    table.add_column("result")
+    for name, res in results.items():
+        table.add_row(name, ", ".join(f"{k}={v}" for k, v in res.items()))
+    console.print(table)
+
+
+@main.group(help="Dead letters: list, retry, resolve.")
+def dlq() -> None:
+    pass
+
+
+@dlq.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include resolved ones")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def dlq_list(show_all: bool, limit: int, as_json: bool) -> None:
+    from sqlalchemy import text
+
+    from models.db import session_scope
+
+    with session_scope() as s:
+        rows = s.execute(
+            text(
+                "SELECT id, original_id, entity_type, entity_id, operation, error_message, failed_at, resolved_at, "
+                "resolution_notes FROM tds_dead_letter_queue "
+                + ("" if show_all else "WHERE resolved_at IS NULL ")
+                + "ORDER BY failed_at DESC LIMIT :n"
+            ),
+            {"n": limit},
+        ).mappings().all()
+    if as_json:
+        _print_json([dict(r) for r in rows])
+        return
+    table = Table(title=f"dead letters ({len(rows)})")
+    for col in ("id", "event", "entity", "zoho id", "error", "failed at", "resolved"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), str(r["original_id"]), r["entity_type"], r["entity_id"],
+                      (r["error_message"] or "")[:80], f"{r['failed_at']:%Y-%m-%d %H:%M:%S}",
+                      f"{r['resolved_at']:%Y-%m-%d %H:%M}" if r["resolved_at"] else "")
+    console.print(table)
+
+
+@dlq.command("retry")
+@click.argument("ids", nargs=-1, type=int)
+@click.option("--all", "retry_all", is_flag=True, help="retry every unresolved dead letter")
+def dlq_retry(ids: tuple[int, ...], retry_all: bool) -> None:
+    from tasks.operations import retry_dead_letters
+
+    if not ids and not retry_all:
+        raise click.UsageError("give dead-letter ids, or --all")
+    result = retry_dead_letters(list(ids) or None, actor="cli")
+    console.print(f"[green]{result['retried']} event(s) back to pending[/green] (published {result['published']})")
+
+
+@dlq.command("resolve")
+@click.argument("ids", nargs=-1, type=int, required=True)
+@click.option("--notes", required=True, help="what was done about it")
+def dlq_resolve(ids: tuple[int, ...], notes: str) -> None:
+    from tasks.operations import resolve_dead_letters
+
+    result = resolve_dead_letters(list(ids), notes, actor="cli")
+    console.print(f"[green]{result['resolved']} dead letter(s) resolved[/green]")
+
+
+if __name__ == "__main__":
+    main()

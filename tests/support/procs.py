@@ -1,0 +1,104 @@
+"""Start the real processes (gunicorn receiver, Celery worker, beat) for end-to-end tests."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Process:
+    """A child process whose output goes to a log file kept for post-mortems."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str]):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-{name}-", suffix=".log", delete=False)
+        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+
+
+def child_env(**overrides: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({"PYTHONUNBUFFERED": "1", "ZOHOSYNC_LOG_FORMAT": "json", **overrides})
+    return env
+
+
+def start_receiver(env: dict[str, str], port: int, workers: int = 2) -> Process:
+    proc = Process("web", [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
+                           "-b", f"127.0.0.1:{port}", "webhook_app.wsgi:app"], env)
+    wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+    return proc
+
+
+def start_worker(env: dict[str, str], name: str = "w1", queues: str | None = None, concurrency: int = 2) -> Process:
+    argv = [str(BIN / "celery"), "-A", "tasks", "worker", "-l", "info", "-n", f"{name}@%h", "-c", str(concurrency),
+            "--without-gossip", "--without-mingle"]
+    if queues:
+        argv += ["-Q", queues]
+    proc = Process(f"worker-{name}", argv, env)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if " ready." in proc.output():
+            return proc
+        if not proc.alive():
+            raise RuntimeError(f"worker died:\n{proc.output()[-3000:]}")
+        time.sleep(0.2)
+    raise RuntimeError(f"worker not ready:\n{proc.output()[-3000:]}")
+
+
+def wait_http(url: str, proc: Process | None = None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} died:\n{proc.output()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def wait_for(predicate, timeout: float = 20, interval: float = 0.1, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {message}")

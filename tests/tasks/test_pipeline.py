@@ -1,0 +1,183 @@
+"""The generic pipeline against real PostgreSQL: exactly-once effect, newest wins, classified failures."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from tasks.heal import dead_letter_exhausted, enqueue_orphans, release_stuck, requeue_failed
+from tasks.pipeline import pipeline_for
+from tests.support.events import add_event
+from tests.support.webhooks import item
+
+ZID = "2646610000000113826"
+
+
+def q(db, sql, **params):
+    with db.begin() as c:
+        return c.execute(text(sql), params).all()
+
+
+def event_row(db, event_id):
+    return q(db, "SELECT * FROM tds_sync_queue WHERE id = :i", i=event_id)[0]
+
+
+def product(db):
+    rows = q(db, "SELECT * FROM products WHERE zoho_item_id = :z", z=ZID)
+    return rows[0] if rows else None
+
+
+def test_an_event_lands_as_a_product_and_is_marked_completed_with_an_audit_entry(db):
+    eid = add_event("products", "item", item(rate="29.36"))
+    out = pipeline_for("products").run([eid], "task-1")
+    assert out.applied == [eid]
+    row = event_row(db, eid)
+    assert (row.status, row.result, row.celery_task_id) == ("completed", "applied", "task-1")
+    assert row.completed_at is not None and row.locked_until is None
+    p = product(db)
+    assert p.unit_price == Decimal("29.36") and p.cost_price is None and p.name_ar == "حقيبة صغيرة"
+    assert q(db, "SELECT action, event_id FROM tds_audit_trail") == [("applied", eid)]
+
+
+def test_running_the_same_event_twice_applies_it_once(db):
+    eid = add_event("products", "item", item())
+    pipeline_for("products").run([eid], "task-1")
+    again = pipeline_for("products").run([eid], "task-2")
+    assert again.skipped == [eid] and not again.applied
+    assert len(q(db, "SELECT 1 FROM tds_audit_trail")) == 1
+    assert event_row(db, eid).celery_task_id == "task-1"
+
+
+def test_an_older_version_arriving_after_a_newer_one_is_completed_as_stale_and_changes_nothing(db):
+    new = add_event("products", "item", item(lmt="2025-11-05T10:00:00+0300", name="new name"))
+    old = add_event("products", "item", item(lmt="2025-11-04T10:00:00+0300", name="old name"))
+    pipeline_for("products").run([new], "t1")
+    out = pipeline_for("products").run([old], "t2")
+    assert out.stale == [old]
+    assert event_row(db, old).result == "stale"
+    assert product(db).name == "new name"
+
+
+def test_delete_marks_the_product_inactive_and_keeps_its_history(db):
+    pipeline_for("products").run([add_event("products", "item", item())], "t1")
+    pipeline_for("products").run([add_event("products", "item", {"item_id": ZID}, operation="delete")], "t2")
+    p = product(db)
+    assert p.is_active is False and p.name == "Bags-small"
+
+
+def test_unmappable_payload_goes_straight_to_the_dead_letter_table_with_error_and_payload(db):
+    eid = add_event("products", "item", item(rate="not a number"))
+    out = pipeline_for("products").run([eid], "t1")
+    assert out.dead == [eid]
+    row = event_row(db, eid)
+    assert row.status == "dead" and "rate" in row.error_message
+    dlq = q(db, "SELECT original_id, entity_type, entity_id, payload, error_message FROM tds_dead_letter_queue")
+    assert len(dlq) == 1
+    assert dlq[0].original_id == eid and dlq[0].entity_id == ZID and dlq[0].payload["item"]["rate"] == "not a number"
+    assert product(db) is None
+
+
+def test_transient_failures_back_off_and_dead_letter_after_max_retries(db):
+    from zoho.errors import TransientError
+
+    pipe = pipeline_for("products")
+    eid = add_event("products", "item", item(), max_retries=2)
+    waits = []
+    for attempt in (1, 2, 3):
+        q_ = q(db, "UPDATE tds_sync_queue SET next_attempt_at = NULL WHERE id = :i RETURNING id", i=eid)
+        assert q_
+        claimed = pipe.claim([eid], f"t{attempt}")
+        assert [e.id for e in claimed] == [eid]
+        from tasks.pipeline import Outcome
+
+        out = Outcome()
+        pipe.fail(claimed, TransientError("zoho 503"), f"t{attempt}", out)
+        waits.append(out.retry_in)
+        row = event_row(db, eid)
+        if attempt < 3:
+            assert (row.status, row.retry_count) == ("failed", attempt)
+            assert row.next_attempt_at is not None and "zoho 503" in row.error_message
+        else:
+            assert row.status == "dead"
+    assert 1.0 <= waits[0] < 2.0 and 2.0 <= waits[1] < 3.0 and waits[2] is None
+    assert len(q(db, "SELECT 1 FROM tds_dead_letter_queue")) == 1
+
+
+def test_a_failed_event_is_not_claimed_before_its_retry_is_due(db):
+    from tasks.pipeline import Outcome
+    from zoho.errors import TransientError
+
+    pipe = pipeline_for("products")
+    eid = add_event("products", "item", item())
+    pipe.fail(pipe.claim([eid], "t1"), TransientError("x"), "t1", Outcome())
+    assert pipe.claim([eid], "t2") == []
+
+
+def test_a_claim_taken_over_by_the_healer_is_never_applied_by_the_first_worker(db):
+    pipe = pipeline_for("products")
+    eid = add_event("products", "item", item())
+    stale_claim = pipe.claim([eid], "dead-worker")
+    for e in stale_claim:
+        e.records = pipe.transform(e)
+    q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '5 minutes' WHERE id = :i RETURNING id", i=eid)
+    assert release_stuck.run()["released"] == 1
+    row = event_row(db, eid)
+    assert (row.status, row.retry_count) == ("failed", 1)
+    assert pipe.run([eid], "new-worker").applied == [eid]
+    from tasks.pipeline import Outcome
+
+    late = Outcome()
+    pipe.apply(stale_claim, "dead-worker", late)
+    assert late.skipped == [eid] and not late.applied
+    assert len(q(db, "SELECT 1 FROM tds_audit_trail WHERE action = 'applied'")) == 1
+
+
+def test_release_stuck_ignores_rows_a_live_worker_holds_and_recent_claims(db):
+    pipe = pipeline_for("products")
+    eid = add_event("products", "item", item())
+    pipe.claim([eid], "live")
+    assert release_stuck.run()["released"] == 0
+    assert event_row(db, eid).status == "processing"
+
+
+def test_a_record_that_keeps_killing_its_worker_is_dead_lettered(db):
+    pipe = pipeline_for("products")
+    eid = add_event("products", "item", item(), max_retries=1)
+    for n in range(2):
+        q(db, "UPDATE tds_sync_queue SET next_attempt_at = NULL WHERE id = :i RETURNING id", i=eid)
+        assert pipe.claim([eid], f"w{n}")
+        q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '5 minutes' WHERE id = :i RETURNING id", i=eid)
+        release_stuck.run()
+    assert event_row(db, eid).status == "dead"
+    assert q(db, "SELECT error_class FROM tds_dead_letter_queue")[0].error_class == "WorkerLost"
+
+
+def test_enqueue_orphans_republishes_old_pending_rows_when_their_queue_is_empty(db, redis_client):
+    eid = add_event("products", "item", item())
+    q(db, "UPDATE tds_sync_queue SET created_at = now() - interval '2 minutes' WHERE id = :i RETURNING id", i=eid)
+    fresh = add_event("products", "item", item(item_id="2646610000000000001"))
+    assert enqueue_orphans.run()["published"] == 1
+    assert redis_client.llen("sync.products") == 1
+    assert event_row(db, eid).enqueued_at is not None and event_row(db, fresh).enqueued_at is None
+    assert enqueue_orphans.run()["published"] == 0  # not again within the window
+
+
+def test_requeue_failed_publishes_due_failed_rows_and_dead_letter_moves_exhausted_ones(db, redis_client):
+    due = add_event("products", "item", item())
+    exhausted = add_event("products", "item", item(item_id="2646610000000000002"))
+    q(db, "UPDATE tds_sync_queue SET status = 'failed', retry_count = 1, updated_at = now() - interval '1 minute', "
+          "next_attempt_at = now() - interval '1 minute' WHERE id = :i RETURNING id", i=due)
+    q(db, "UPDATE tds_sync_queue SET status = 'failed', retry_count = 6 WHERE id = :i RETURNING id", i=exhausted)
+    assert requeue_failed.run()["published"] == 1
+    assert redis_client.llen("sync.products") == 1
+    assert dead_letter_exhausted.run()["dead"] == 1
+    assert event_row(db, exhausted).status == "dead"
+
+
+def test_a_page_of_events_applies_in_one_batch_and_a_bad_record_does_not_sink_it(db):
+    good = [add_event("products", "item", item(item_id=f"26466100000000001{i:02d}")) for i in range(5)]
+    bad = add_event("products", "item", item(item_id="2646610000000000999", sku="x" * 10, rate="1e30"))
+    out = pipeline_for("products").run(good + [bad], "batch-1")
+    assert sorted(out.applied) == sorted(good)
+    assert out.dead == [bad]
+    assert len(q(db, "SELECT 1 FROM products")) == 5
