@@ -24,9 +24,11 @@ def create_app(config: dict | None = None) -> Flask:
     if config:
         app.config.update(config)
 
+    from webhook_app.admin import bp as admin_bp
     from webhook_app.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
+    app.register_blueprint(admin_bp)
 
     @app.get("/healthz")
     def healthz():

@@ -1,0 +1,49 @@
+"""Admin levers over HTTP: retry failed/dead events, clear old completed ones (ADMIN_TOKEN)."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from tasks.operations import clear_completed, retry_events
+from webhook_app.auth import require_admin
+from zoho.entities import get_entity
+
+bp = Blueprint("admin", __name__, url_prefix="/api/zoho/admin")
+
+
+def _body() -> dict:
+    data = request.get_json(silent=True)
+    return data if isinstance(data, dict) else {}
+
+
+@bp.post("/queue/retry")
+@require_admin
+def queue_retry():
+    """Body: `{"ids": [..]}`, or `{"entity": "products"}`, or `{"all": true}`; optional `"statuses"`."""
+    body = _body()
+    ids = body.get("ids")
+    entity = body.get("entity")
+    statuses = body.get("statuses") or ["failed", "dead"]
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, int) for i in ids)):
+        return jsonify({"status": "error", "error": "invalid", "message": "ids must be a list of integers"}), 422
+    if entity is not None and get_entity(entity) is None:
+        return jsonify({"status": "error", "error": "unknown_entity", "message": f"no such entity {entity!r}"}), 404
+    if not set(statuses) <= {"failed", "dead", "pending", "completed"}:
+        return jsonify({"status": "error", "error": "invalid", "message": "statuses: failed, dead, pending, completed"}), 422
+    if not ids and not entity and body.get("all") is not True:
+        return jsonify({"status": "error", "error": "invalid", "message": "give ids, entity, or all: true"}), 422
+    result = retry_events(ids=ids, entity=entity, statuses=tuple(statuses), actor="admin-api")
+    return jsonify({"status": "ok", **result})
+
+
+@bp.post("/queue/clear")
+@require_admin
+def queue_clear():
+    """Body: `{"older_than_days": N}` (default 30): deletes completed events older than that."""
+    days = _body().get("older_than_days", request.args.get("older_than_days", 30))
+    try:
+        days = int(days)
+        if days < 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        return jsonify({"status": "error", "error": "invalid", "message": "older_than_days must be an integer ≥ 0"}), 422
+    return jsonify({"status": "ok", **clear_completed(days, actor="admin-api")})
