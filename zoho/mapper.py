@@ -57,9 +57,16 @@ class Mapper:
         self.ctx = ctx
 
     def values(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Column values; a Zoho field absent from the record leaves its column out.
+
+        List rows are summaries of the detail record: a column is only written when the
+        record carries the field (`""` or null then means "empty" and writes NULL), so a
+        pulled list row never blanks what a full webhook record filled in.
+        """
         out: dict[str, Any] = {}
         for zoho_field, column, reader in self.direct:
-            out[column] = self.read(record, zoho_field, reader)
+            if zoho_field in record:
+                out[column] = self.read(record, zoho_field, reader)
         for column, method in self._mappings:
             value = getattr(self, method)(record)
             if value is not SKIP:

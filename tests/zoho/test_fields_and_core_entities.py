@@ -132,3 +132,15 @@ def test_the_registry_exposes_routes_queues_and_task_names_per_entity():
         e = get_entity(name)
         assert e.queue == f"sync.{name}" and e.task_name == f"sync.{name}.process"
     assert {"products", "customers", "vendors"} <= set(entity_names())
+
+
+def test_a_thin_list_row_never_blanks_columns_it_does_not_carry():
+    v = _values("products", {"item_id": "1", "rate": 5, "last_modified_time": "2025-11-04T10:00:00+0300"})
+    assert set(v) == {"zoho_item_id", "unit_price", "zoho_last_modified_at", "raw"}
+    c = _values("customers", {"contact_id": "2", "email": ""})
+    assert c["email"] is None and "billing_city" not in c and "name" not in c and "is_active" not in c
+
+
+def test_arabic_name_falls_back_to_the_plain_name_when_the_record_has_custom_fields_but_no_arabic():
+    v = _values("products", {"item_id": "1", "name": "Bag", "custom_fields": []})
+    assert v["name_ar"] == "Bag"

@@ -8,7 +8,8 @@ from marshmallow import EXCLUDE, Schema, fields
 from models.records import Record
 from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_decimal, to_int, to_text
 from zoho.mapper import Mapper, TransformContext, last_modified, mapping
-from zoho.transformers.products import first_present
+from zoho.mapper import SKIP
+from zoho.transformers.products import arabic_or_fallback, is_active_status
 
 ARABIC_NAME_FIELDS = ("name_ar", "cf_name_ar", "cf_arabic_name", "cf_contact_name_ar")
 
@@ -35,6 +36,8 @@ class ContactSchema(Schema):
 
 
 def _address(kind: str, r: dict[str, Any]) -> dict[str, Any]:
+    if f"{kind}_address" not in r:
+        return {}
     addr = r.get(f"{kind}_address")
     addr = addr if isinstance(addr, dict) else {}
     out = {}
@@ -64,6 +67,8 @@ class ContactMapper(Mapper):
 
     @mapping("name")
     def name(self, r):
+        if not {"contact_name", "customer_name", "vendor_name", "company_name"} & r.keys():
+            return SKIP
         return (
             to_text(r.get("contact_name"))
             or to_text(r.get("customer_name"))
@@ -73,15 +78,18 @@ class ContactMapper(Mapper):
 
     @mapping("name_ar")
     def name_ar(self, r):
-        return first_present(r, ARABIC_NAME_FIELDS) or self.name(r)
+        return arabic_or_fallback(r, ARABIC_NAME_FIELDS, self.name(r))
 
     @mapping("tax_number")
     def tax_number(self, r):
-        return to_text(r.get("tax_reg_no") or r.get("vat_reg_no") or r.get("gst_no") or r.get("tax_id_value"))
+        keys = ("tax_reg_no", "vat_reg_no", "gst_no", "tax_id_value")
+        if not set(keys) & r.keys():
+            return SKIP
+        return next((to_text(r[k]) for k in keys if to_text(r.get(k))), None)
 
     @mapping("is_active")
     def is_active(self, r):
-        return (to_text(r.get("status")) or "active").lower() != "inactive"
+        return is_active_status(r)
 
     @mapping("zoho_last_modified_at")
     def zoho_last_modified_at(self, r):
@@ -99,23 +107,17 @@ class ContactMapper(Mapper):
 
 
 class CustomerMapper(ContactMapper):
-    @mapping("outstanding_receivable")
-    def outstanding_receivable(self, r):
-        return self.read(r, "outstanding_receivable_amount", to_decimal)
-
-    @mapping("unused_credits")
-    def unused_credits(self, r):
-        return self.read(r, "unused_credits_receivable_amount", to_decimal)
+    direct = ContactMapper.direct + (
+        ("outstanding_receivable_amount", "outstanding_receivable", to_decimal),
+        ("unused_credits_receivable_amount", "unused_credits", to_decimal),
+    )
 
 
 class VendorMapper(ContactMapper):
-    @mapping("outstanding_payable")
-    def outstanding_payable(self, r):
-        return self.read(r, "outstanding_payable_amount", to_decimal)
-
-    @mapping("unused_credits")
-    def unused_credits(self, r):
-        return self.read(r, "unused_credits_payable_amount", to_decimal)
+    direct = ContactMapper.direct + (
+        ("outstanding_payable_amount", "outstanding_payable", to_decimal),
+        ("unused_credits_payable_amount", "unused_credits", to_decimal),
+    )
 
 
 def contact_transform(model: type, mapper: type[ContactMapper]):

@@ -60,6 +60,27 @@ def first_present(record: dict[str, Any], names: tuple[str, ...]) -> str | None:
     return None
 
 
+def arabic_or_fallback(record: dict[str, Any], names: tuple[str, ...], plain: Any) -> Any:
+    """The Arabic value when the record has one, else the plain value (`name_ar` ← `name`).
+
+    When the record carries neither the plain field nor any custom fields (a thin list
+    row), SKIP keeps whatever Arabic text the ERP already has.
+    """
+    found = first_present(record, names)
+    if found:
+        return found
+    if plain is SKIP and not ({"custom_fields", "custom_field_hash"} & record.keys()):
+        return SKIP
+    return None if plain is SKIP else plain
+
+
+def is_active_status(record: dict[str, Any]) -> Any:
+    """Zoho `status` "inactive" → False, any other status → True; no status → leave it."""
+    if "status" not in record:
+        return SKIP
+    return (to_text(record.get("status")) or "active").lower() != "inactive"
+
+
 def pricebook_rate(record: dict[str, Any], book_name: str) -> Decimal | None | object:
     """The item's rate in the named price book (from `pricebook_rates[]`), SKIP when not listed."""
     wanted = book_name.strip().lower()
@@ -93,19 +114,21 @@ class ProductMapper(Mapper):
 
     @mapping("name")
     def name(self, r):
+        if "name" not in r and "item_name" not in r:
+            return SKIP
         return to_text(r.get("name")) or to_text(r.get("item_name"))
 
     @mapping("name_ar")
     def name_ar(self, r):
-        return first_present(r, ARABIC_NAME_FIELDS) or self.name(r)
+        return arabic_or_fallback(r, ARABIC_NAME_FIELDS, self.name(r))
 
     @mapping("description")
     def description(self, r):
-        return to_text(r.get("description"))
+        return to_text(r.get("description")) if "description" in r else SKIP
 
     @mapping("description_ar")
     def description_ar(self, r):
-        return first_present(r, ARABIC_DESCRIPTION_FIELDS) or self.description(r)
+        return arabic_or_fallback(r, ARABIC_DESCRIPTION_FIELDS, self.description(r))
 
     @mapping("available_stock")
     def available_stock(self, r):
@@ -119,7 +142,9 @@ class ProductMapper(Mapper):
             if isinstance(row, dict)
         ]
         amounts = [a for a in amounts if a is not None]
-        return sum(amounts, Decimal(0)) if amounts else None
+        if amounts:
+            return sum(amounts, Decimal(0))
+        return None if "available_stock" in r else SKIP
 
     @mapping("consumer_price")
     def consumer_price(self, r):
@@ -131,7 +156,7 @@ class ProductMapper(Mapper):
 
     @mapping("is_active")
     def is_active(self, r):
-        return (to_text(r.get("status")) or "active").lower() != "inactive"
+        return is_active_status(r)
 
     @mapping("zoho_last_modified_at")
     def zoho_last_modified_at(self, r):
