@@ -35,7 +35,7 @@ worker_prefetch_multiplier = 4
 worker_max_tasks_per_child = 1000
 worker_max_memory_per_child = 300_000  # KiB
 worker_send_task_events = True
-task_send_sent_event = True
+task_send_sent_event = False  # each "sent" event is a second Redis publish per webhook; workers still report received/started/succeeded
 task_track_started = True
 
 task_soft_time_limit = 240

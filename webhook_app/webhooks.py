@@ -113,7 +113,7 @@ def receive(entity: str):
                       errors={ent.record_key: [f"expected a JSON object under {ent.record_key!r}"]})
     key, record = unwrapped
     try:
-        ent.schema().load(record, partial=operation == "delete")
+        ent.validator.load(record, partial=operation == "delete")
         zoho_id = ent.record_id(record)
         lmt = last_modified(record)
     except ValidationError as e:

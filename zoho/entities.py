@@ -45,6 +45,9 @@ def tombstone(entity: "Entity", record: dict[str, Any], ctx: TransformContext) -
     ]
 
 
+_validators: dict[str, Schema] = {}
+
+
 @dataclass(frozen=True)
 class Entity:
     name: str
@@ -54,6 +57,14 @@ class Entity:
     model: type
     sources: tuple[ApiSource, ...] = ()
     on_delete: Callable[["Entity", dict[str, Any], TransformContext], list[Record]] = tombstone
+
+    @property
+    def validator(self) -> Schema:
+        """One schema instance per entity: building a marshmallow Schema deep-copies its fields."""
+        cached = _validators.get(self.name)
+        if cached is None:
+            cached = _validators[self.name] = self.schema()
+        return cached
 
     @property
     def queue(self) -> str:
