@@ -1,0 +1,24 @@
+"""The Zoho sandbox: a local HTTP server that behaves like Zoho Books v3 / Inventory v1 for one seeded organisation.
+
+It is the Zoho peer of every end-to-end test and the embedded default of `make run`:
+OAuth token endpoint, paged and filtered list/detail endpoints, rate limits, injected
+failures, and signed webhooks fired at the receiver as records change (live mode).
+Run it with `python -m zoho.sandbox --port 8765 --seed 42`.
+"""
+from zoho.sandbox.app import create_sandbox_app, sandbox_of
+from zoho.sandbox.data import ENTITIES, SandboxOrg
+from zoho.sandbox.runtime import Sandbox, SandboxOptions
+from zoho.sandbox.server import SandboxServer
+from zoho.sandbox.signing import sign, verify
+
+__all__ = [
+    "ENTITIES",
+    "Sandbox",
+    "SandboxOptions",
+    "SandboxOrg",
+    "SandboxServer",
+    "create_sandbox_app",
+    "sandbox_of",
+    "sign",
+    "verify",
+]
