@@ -117,6 +117,7 @@ class SyncCursor(Base):
     __tablename__ = "tds_sync_cursors"
 
     entity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(160), primary_key=True, server_default="")
     last_modified_at: Mapped[dt.datetime | None]
     last_full_sync_at: Mapped[dt.datetime | None]
     last_run_id: Mapped[int | None] = mapped_column(BigInteger)

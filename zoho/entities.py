@@ -32,6 +32,13 @@ class ApiSource:
     params: Mapping[str, str] = field(default_factory=dict)
     detail: bool = False  # list rows lack line items: fetch `{path}/{id}` for changed rows
     filters_honoured: bool = True  # False: Zoho ignores last_modified_time here; compare locally
+    sortable: bool = False  # Zoho sorts this list by last_modified_time: pages can follow the cursor
+
+    @property
+    def key(self) -> str:
+        """Stable name of this list (cursor key): service, path and fixed parameters."""
+        params = "&".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        return f"{self.service}:{self.path}" + (f"?{params}" if params else "")
 
 
 def tombstone(entity: "Entity", record: dict[str, Any], ctx: TransformContext) -> list[Record]:

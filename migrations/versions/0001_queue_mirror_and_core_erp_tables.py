@@ -148,11 +148,12 @@ def upgrade() -> None:
     op.create_index('ix_tds_metrics_name_time', 'tds_metrics', ['name', 'recorded_at'], unique=False)
     op.create_table('tds_sync_cursors',
     sa.Column('entity_type', sa.String(length=32), nullable=False),
+    sa.Column('source_key', sa.String(length=160), server_default='', nullable=False),
     sa.Column('last_modified_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_full_sync_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('last_run_id', sa.BigInteger(), nullable=True),
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.PrimaryKeyConstraint('entity_type')
+    sa.PrimaryKeyConstraint('entity_type', 'source_key')
     )
     op.create_table('tds_sync_queue',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),

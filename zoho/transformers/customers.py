@@ -9,5 +9,5 @@ ENTITY = Entity(
     schema=ContactSchema,
     transform=contact_transform(Customer, CustomerMapper),
     model=Customer,
-    sources=(ApiSource("books", "/contacts", "contacts", "contact", params={"contact_type": "customer"}),),
+    sources=(ApiSource("books", "/contacts", "contacts", "contact", params={"contact_type": "customer"}, sortable=True),),
 )

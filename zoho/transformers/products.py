@@ -177,5 +177,5 @@ ENTITY = Entity(
     schema=ItemSchema,
     transform=transform,
     model=Product,
-    sources=(ApiSource("inventory", "/items", "items", "item"),),
+    sources=(ApiSource("inventory", "/items", "items", "item", sortable=True),),
 )

@@ -9,5 +9,5 @@ ENTITY = Entity(
     schema=ContactSchema,
     transform=contact_transform(Vendor, VendorMapper),
     model=Vendor,
-    sources=(ApiSource("books", "/contacts", "contacts", "contact", params={"contact_type": "vendor"}),),
+    sources=(ApiSource("books", "/contacts", "contacts", "contact", params={"contact_type": "vendor"}, sortable=True),),
 )
