@@ -25,7 +25,7 @@ import datetime as dt
 import json
 import logging
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -66,6 +66,8 @@ class RunStats:
     api_calls: int = 0
     pages: int = 0
     seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    changed_by: Counter[str] = field(default_factory=Counter)
+    deleted_by: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
 
 
@@ -138,7 +140,8 @@ class Puller:
              "calls": s.api_calls, "status": status, "err": error, "id": self.run_id,
              "ms": int((time.monotonic() - started) * 1000) if started else None,
              "details": json.dumps({"pages": s.pages, "errors": s.errors[:20],
-                                    "entities": [t.name for t in self.targets]})},
+                                    "entities": [t.name for t in self.targets],
+                                    "changed_by": s.changed_by, "deleted_by": s.deleted_by})},
         )
 
     def _cursor(self, source: ApiSource) -> dt.datetime | None:
@@ -284,6 +287,7 @@ class Puller:
                 self._advance_cursor(c, source, max_lmt)
             new = [(e.entity_type, event_id) for e, (event_id, created) in zip(events, results) if created]
             self.stats.changed += len(new)
+            self.stats.changed_by.update(name for name, _ in new)
             self.stats.skipped += len(events) - len(new)
             self._save_stats(c)
         return new
@@ -314,7 +318,8 @@ class Puller:
         s = self.stats
         return {"run_id": self.run_id, "entity": self.entity.name, "kind": self.kind, "status": status,
                 "fetched": s.fetched, "changed": s.changed, "skipped": s.skipped, "failed": s.failed,
-                "deleted": s.deleted, "api_calls": s.api_calls, "pages": s.pages}
+                "deleted": s.deleted, "api_calls": s.api_calls, "pages": s.pages,
+                "changed_by": dict(s.changed_by), "deleted_by": dict(s.deleted_by)}
 
     def _pull_source(self, source: ApiSource) -> None:
         cursor = None if self.full else self._cursor(source)
@@ -358,6 +363,7 @@ class Puller:
                 results = record_events(c, events)
             new = [(target.name, i) for i, created in results if created]
             self.stats.deleted += len(gone)
+            self.stats.deleted_by[target.name] += len(gone)
             publish_batches(new)
 
 

@@ -134,5 +134,82 @@ def dlq_resolve(ids: tuple[int, ...], notes: str) -> None:
     console.print(f"[green]{result['resolved']} dead letter(s) resolved[/green]")
 
 
+
+def _run_table(title: str, data: dict) -> Table:
+    table = Table(title=title)
+    table.add_column("")
+    table.add_column("value", justify="right")
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        table.add_row(key, str(value))
+    return table
+
+
+def _progress_runner(description: str, fn):
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
+                  TextColumn("pages {task.completed:.0f} · {task.fields[detail]}"), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        task = progress.add_task(description, total=None, detail="starting")
+
+        def on_page(stats):
+            progress.update(task, completed=stats.pages,
+                            detail=f"fetched {stats.fetched} · changed {stats.changed} · skipped {stats.skipped} "
+                                   f"· calls {stats.api_calls}")
+
+        return fn(on_page)
+
+
+@main.command(help="Pull ENTITY from Zoho now (incremental since its cursor; --full re-reads everything).")
+@click.argument("entity")
+@click.option("--full", is_flag=True, help="read every record and deactivate ERP rows gone from Zoho")
+@click.option("--async", "run_async", is_flag=True, help="enqueue bulk.pull instead of running here")
+@click.option("--json", "as_json", is_flag=True)
+def pull(entity: str, full: bool, run_async: bool, as_json: bool) -> None:
+    from tasks.bulk import PullLocked, pull as pull_task, pull_entity
+    from zoho.entities import entity_names, get_entity
+
+    if get_entity(entity) is None:
+        raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
+    if run_async:
+        result = pull_task.apply_async(args=[entity], kwargs={"full": full})
+        console.print(f"[green]bulk.pull({entity!r}, full={full}) enqueued[/green] — task {result.id}")
+        return
+    try:
+        summary = _progress_runner(f"pull {entity}" + (" (full)" if full else ""),
+                                   lambda cb: pull_entity(entity, full=full, progress=cb))
+    except PullLocked as e:
+        console.print(f"[yellow]{e}[/yellow]")
+        sys.exit(1)
+    if as_json:
+        _print_json(summary)
+    else:
+        console.print(_run_table(f"pull {entity}", summary))
+
+
+@main.command(help="Compare Zoho with the ERP for ENTITY; enqueue what is missing or stale, report differences.")
+@click.argument("entity")
+@click.option("--json", "as_json", is_flag=True)
+def reconcile(entity: str, as_json: bool) -> None:
+    from tasks.bulk import PullLocked
+    from tasks.reconcile import reconcile_entity
+    from zoho.entities import entity_names, get_entity
+
+    if get_entity(entity) is None:
+        raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
+    try:
+        report = _progress_runner(f"reconcile {entity}", lambda cb: reconcile_entity(entity, progress=cb))
+    except PullLocked as e:
+        console.print(f"[yellow]{e}[/yellow]")
+        sys.exit(1)
+    if as_json:
+        _print_json(report)
+    else:
+        colour = "green" if report["differences"] == 0 else "yellow"
+        console.print(_run_table(f"reconcile {entity}", report))
+        console.print(f"[{colour}]{report['differences']} difference(s)[/{colour}]")
+
 if __name__ == "__main__":
     main()

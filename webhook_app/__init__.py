@@ -25,10 +25,12 @@ def create_app(config: dict | None = None) -> Flask:
         app.config.update(config)
 
     from webhook_app.admin import bp as admin_bp
+    from webhook_app.bulk_sync import bp as bulk_sync_bp
     from webhook_app.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(bulk_sync_bp)
 
     @app.get("/healthz")
     def healthz():
