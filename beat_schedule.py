@@ -1,5 +1,18 @@
-"""The periodic schedule (UTC). Each entry's key is its task name; nothing else lives here."""
+"""The periodic schedule (UTC). Each entry's key is its task name (plus its argument); nothing else lives here.
+
+API budget (100 calls/minute, a few thousand a day): an incremental pull that finds nothing
+costs one call per list, so pulling every few minutes costs a few hundred calls a day;
+stock is re-read in full every 15 minutes (≈11 calls for 2,200 items) because Zoho changes
+stock without moving an item's `last_modified_time`.
+"""
 from celery.schedules import crontab
+
+from zoho.entities import registry
+
+PULL_EVERY_SECONDS = {"products": 300, "stock": 900, "customers": 600, "vendors": 1800, "invoices": 600,
+                      "sales-orders": 600, "payments": 900, "prices": 1800, "warehouses": 3600}
+DEFAULT_PULL_EVERY_SECONDS = 900
+FULL_PULL_EVERY_TIME = {"stock"}
 
 beat_schedule = {
     "heal.enqueue_orphans": {"task": "heal.enqueue_orphans", "schedule": 15.0},
@@ -9,3 +22,22 @@ beat_schedule = {
     "heal.check_workers": {"task": "heal.check_workers", "schedule": 60.0},
     "heal.purge_completed": {"task": "heal.purge_completed", "schedule": crontab(hour=3, minute=30)},
 }
+
+_shared = set()
+for _name, _entity in registry().items():
+    if not _entity.sources or (_entity.sources[0].key in _shared and _name not in FULL_PULL_EVERY_TIME):
+        continue
+    _shared.update(src.key for src in _entity.sources)
+    beat_schedule[f"bulk.pull:{_name}"] = {
+        "task": "bulk.pull",
+        "schedule": float(PULL_EVERY_SECONDS.get(_name, DEFAULT_PULL_EVERY_SECONDS)),
+        "args": [_name],
+        "kwargs": {"full": _name in FULL_PULL_EVERY_TIME},
+    }
+
+beat_schedule["bulk.pull_all:nightly-full"] = {"task": "bulk.pull_all", "schedule": crontab(hour=1, minute=0),
+                                               "kwargs": {"full": True}}
+for _i, _name in enumerate(n for n, e in registry().items() if e.sources):
+    beat_schedule[f"reconcile.entity:{_name}"] = {"task": "reconcile.entity", "args": [_name],
+                                                 "schedule": crontab(hour=3, minute=(_i * 4) % 60)}
+
