@@ -1,0 +1,78 @@
+"""Live mode: background changes with webhooks, a deliberate drop share, silent deletes, all accounted for."""
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from tests.zoho.sandbox.conftest import Receiver, Zoho
+from zoho.sandbox.data import parse_time
+
+
+def _tick(zoho: Zoho, ticks: int, changes: int) -> list[dict]:
+    response = zoho.control("POST", "/live/tick", json={"ticks": ticks, "changes": changes})
+    assert response.status_code == 200
+    return response.json()["changes"]
+
+
+def test_every_change_is_sent_dropped_or_silent_and_accounted(zoho: Zoho, receiver: Receiver) -> None:
+    zoho.configure(drop_rate=0.3)
+    changes = _tick(zoho, ticks=20, changes=5)
+    outcomes = Counter(c["webhook"] for c in changes)
+    stats = zoho.stats()
+    hooks, live = stats["webhooks"], stats["live"]
+    assert live["changes"] == len(changes) == 100
+    assert live["touches"] + live["creates"] + live["deletes"] == live["changes"]
+    assert hooks["sent"] == outcomes["sent"] > 0
+    assert hooks["dropped"] == outcomes["dropped"] > 0
+    assert hooks["suppressed"] == outcomes["suppressed"] == live["silent_deletes"]
+    assert hooks["sent"] + hooks["dropped"] + hooks["suppressed"] + hooks["failed"] == live["changes"]
+    hits = receiver.all()
+    assert len(hits) == hooks["sent"]
+    assert all(h.signature_ok for h in hits)
+    assert sum(v["dropped"] for v in hooks["by_entity"].values()) == hooks["dropped"]
+    entities = Counter(c["entity"] for c in changes)
+    assert entities["stock"] + entities["products"] > len(changes) / 4
+
+
+def test_live_changes_show_up_in_incremental_pulls(zoho: Zoho) -> None:
+    start = max(parse_time(r["last_modified_time"]) for r in zoho.records("products"))
+    changes = _tick(zoho, ticks=5, changes=4)
+    changed_items = {c["zoho_id"] for c in changes if c["entity"] in ("products", "stock") and c["operation"] == "upsert"}
+    assert changed_items
+    since = time.strftime("%Y-%m-%dT%H:%M:%S+0300", time.gmtime(start + 3 * 3600))
+    pulled = {r["item_id"] for r in zoho.all_rows("/inventory/v1/items", "items", {"last_modified_time": since})}
+    assert changed_items <= pulled
+    for change in changes:
+        if change["operation"] == "delete":
+            assert zoho.control("GET", f"/records/{change['entity']}/{change['zoho_id']}").status_code == 404
+
+
+def test_drop_rate_one_delivers_nothing(zoho: Zoho, receiver: Receiver) -> None:
+    zoho.configure(drop_rate=1.0)
+    changes = _tick(zoho, ticks=4, changes=5)
+    assert receiver.all() == []
+    stats = zoho.stats()
+    assert stats["webhooks"]["sent"] == 0
+    assert stats["webhooks"]["dropped"] + stats["webhooks"]["suppressed"] == len(changes)
+
+
+def test_background_thread_runs_until_disabled(zoho: Zoho, receiver: Receiver) -> None:
+    status = zoho.control("POST", "/live", json={"enabled": True, "interval": 0.05, "changes_per_tick": 2}).json()
+    assert status["enabled"] is True
+    deadline = time.monotonic() + 20
+    while zoho.stats()["live"]["changes"] < 10 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    status = zoho.control("POST", "/live", json={"enabled": False}).json()
+    assert status["enabled"] is False and status["changes"] >= 10 and status["errors"] == 0
+    settled = zoho.stats()["live"]["changes"]
+    time.sleep(0.2)
+    assert zoho.stats()["live"]["changes"] == settled
+    hooks = zoho.stats()["webhooks"]
+    assert len(receiver.all()) == hooks["sent"]
+    assert all(h.signature_ok for h in receiver.all())
+
+
+def test_reset_stops_live_mode(zoho: Zoho) -> None:
+    zoho.control("POST", "/live", json={"enabled": True, "interval": 0.05})
+    zoho.control("POST", "/reset", json={})
+    assert zoho.control("GET", "/live").json()["enabled"] is False
