@@ -5,6 +5,7 @@ OAuth token endpoint, paged and filtered list/detail endpoints, rate limits, inj
 failures, and signed webhooks fired at the receiver as records change (live mode).
 Run it with `python -m zoho.sandbox --port 8765 --seed 42`.
 """
+
 from zoho.sandbox.app import create_sandbox_app, sandbox_of
 from zoho.sandbox.data import ENTITIES, SandboxOrg
 from zoho.sandbox.runtime import Sandbox, SandboxOptions

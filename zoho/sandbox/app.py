@@ -1,10 +1,11 @@
-"""The sandbox's HTTP face: Zoho Accounts' token endpoint, the Books v3 / Inventory v1 subset, and `/sandbox/*` controls.
+"""The sandbox's HTTP face: Zoho's token endpoint, the Books v3 / Inventory v1 subset, and `/sandbox/*` controls.
 
 Every Zoho-facing answer follows Zoho's envelopes and status codes (`code` 0 /
 57 / 6041 / 1002 / 45 / 1000 / 5) so that the API client, the receiver and the
 workers meet the same behaviour they will meet in production. Control endpoints are
 not Zoho: no auth, no rate limit, not counted.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,16 +42,39 @@ ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH"]
 
 #: Collections each service serves at `/<service>/<version>/<collection>[/<id>]`.
 SERVICE_COLLECTIONS = {
-    "books": ("contacts", "invoices", "bills", "creditnotes", "customerpayments", "vendorpayments", "salesorders",
-              "purchaseorders", "items", "pricebooks"),
-    "inventory": ("items", "pricebooks", "locations", "contacts", "invoices", "bills", "creditnotes",
-                  "customerpayments", "salesorders", "purchaseorders"),
+    "books": (
+        "contacts",
+        "invoices",
+        "bills",
+        "creditnotes",
+        "customerpayments",
+        "vendorpayments",
+        "salesorders",
+        "purchaseorders",
+        "items",
+        "pricebooks",
+    ),
+    "inventory": (
+        "items",
+        "pricebooks",
+        "locations",
+        "contacts",
+        "invoices",
+        "bills",
+        "creditnotes",
+        "customerpayments",
+        "salesorders",
+        "purchaseorders",
+    ),
 }
 #: Zoho Inventory's `/bills` silently ignores every filter but paging (a real quirk).
 FILTERS_IGNORED = {("inventory", "bills")}
 #: Query parameters that select rows on honoured list endpoints (exact match on the field).
 EXACT_FILTERS = ("status", "customer_id", "vendor_id", "sku", "contact_type", "item_type", "product_type")
-STATUS_ALIASES = {"unpaid": {"sent", "overdue", "partially_paid"}, "open": {"open", "sent", "overdue", "partially_paid"}}
+STATUS_ALIASES = {
+    "unpaid": {"sent", "overdue", "partially_paid"},
+    "open": {"open", "sent", "overdue", "partially_paid"},
+}
 
 
 class ApiError(Exception):
@@ -107,7 +131,8 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
     sandbox = Sandbox(opts, org)
     app = Flask("zoho.sandbox")
     app.extensions["zoho_sandbox"] = sandbox
-    app.config["JSON_AS_ASCII"] = False
+    if opts.live:
+        sandbox.live.start()
 
     # ------------------------------------------------------------------ errors
 
@@ -120,7 +145,10 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         if e.code == 404:
             return json_response(INVALID_URL, 404)
         if e.code == 405:
-            return json_response({"code": 37, "message": f"The HTTP method {request.method} is not allowed for the requested resource"}, 405)
+            return json_response(
+                {"code": 37, "message": f"The HTTP method {request.method} is not allowed for the requested resource"},
+                405,
+            )
         return json_response({"code": e.code, "message": e.description or e.name}, e.code or 500)
 
     @app.errorhandler(Exception)
@@ -135,8 +163,13 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         params = {k: v for k, v in request.values.items()}
         status, body = sandbox.issuer.grant(params)
         if status == 200:
-            body = {"access_token": body["access_token"], "expires_in": body["expires_in"],
-                    "api_domain": request.host_url.rstrip("/"), "token_type": body["token_type"], "scope": body["scope"]}
+            body = {
+                "access_token": body["access_token"],
+                "expires_in": body["expires_in"],
+                "api_domain": request.host_url.rstrip("/"),
+                "token_type": body["token_type"],
+                "scope": body["scope"],
+            }
         return json_response(body, status)
 
     @app.get("/healthz")
@@ -198,7 +231,11 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         if latency > 0:
             time.sleep(latency / 1000)
         if request.method != "GET":
-            return json_response({"code": 37, "message": f"The HTTP method {request.method} is not allowed for the requested resource"}, 405, decision.headers)
+            return json_response(
+                {"code": 37, "message": f"The HTTP method {request.method} is not allowed for the requested resource"},
+                405,
+                decision.headers,
+            )
         try:
             response = route.handler()
         except ApiError as e:
@@ -232,8 +269,16 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
             sort_order = "D" if sort_order.startswith("D") else "A"
             filter_by = args.get("filter_by") or "Status.All"
             where = _filters(collection, args, filter_by)
-        rows, more = org.list_page(collection, page=page, per_page=per_page, modified_since=since, where=where,
-                                   sort_column=sort_column, sort_order=sort_order, view=view)
+        rows, more = org.list_page(
+            collection,
+            page=page,
+            per_page=per_page,
+            modified_since=since,
+            where=where,
+            sort_column=sort_column,
+            sort_order=sort_order,
+            view=view,
+        )
         context = {
             "page": page,
             "per_page": per_page,
@@ -267,8 +312,12 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         if text:
             id_field = COLLECTIONS[collection].id_field
             number = id_field.replace("_id", "_number")
-            tests.append(lambda r: any(text in str(r.get(k, "")).lower()
-                                       for k in ("name", "contact_name", "sku", number, "reference_number")))
+            tests.append(
+                lambda r: any(
+                    text in str(r.get(k, "")).lower()
+                    for k in ("name", "contact_name", "sku", number, "reference_number")
+                )
+            )
         start, end = args.get("date_start"), args.get("date_end")
         if start:
             tests.append(lambda r: str(r.get("date", "")) >= start)
@@ -308,10 +357,23 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
 
     def organizations(tail: list[str]) -> Response:
         org = sandbox.org
-        record = {"organization_id": org.org_id, "name": "TSH", "contact_name": "TSH Admin", "email": "info@tsh.sale",
-                  "is_default_org": True, "language_code": "en", "fiscal_year_start_month": 0, "account_created_date": "2023-01-01",
-                  "time_zone": "Asia/Baghdad", "is_org_active": True, "currency_id": "2646610000000000099",
-                  "currency_code": "IQD", "currency_symbol": "IQD", "currency_format": "###,##0", "price_precision": 0}
+        record = {
+            "organization_id": org.org_id,
+            "name": "TSH",
+            "contact_name": "TSH Admin",
+            "email": "info@tsh.sale",
+            "is_default_org": True,
+            "language_code": "en",
+            "fiscal_year_start_month": 0,
+            "account_created_date": "2023-01-01",
+            "time_zone": "Asia/Baghdad",
+            "is_org_active": True,
+            "currency_id": "2646610000000000099",
+            "currency_code": "IQD",
+            "currency_symbol": "IQD",
+            "currency_format": "###,##0",
+            "price_precision": 0,
+        }
         if tail:
             if tail[0] != org.org_id:
                 raise ApiError(404, 1002, "Organization does not exist.")
@@ -339,9 +401,13 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
     def reset() -> Response:
         data = body_json()
         try:
-            result = sandbox.reset(data.get("seed"), data.get("scale"), keep_config=_truthy(data.get("keep_config", False)),
-                                   drop_tokens=_truthy(data.get("drop_tokens", False)),
-                                   legacy_warehouses=data.get("legacy_warehouses"))
+            result = sandbox.reset(
+                data.get("seed"),
+                data.get("scale"),
+                keep_config=_truthy(data.get("keep_config", False)),
+                drop_tokens=_truthy(data.get("drop_tokens", False)),
+                legacy_warehouses=data.get("legacy_warehouses"),
+            )
         except (ConfigError, ValueError, TypeError) as e:
             return control_error(400, str(e))
         return json_response(result)
@@ -394,8 +460,14 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         except (InvalidRecord, ValueError, TypeError) as e:
             return control_error(400, str(e))
         fire = _truthy(data.get("webhook", request.args.get("webhook", False)))
-        return json_response({"entity": entity, "zoho_id": change.zoho_id, "record": change.record,
-                              "webhook": with_webhook(change, fire, entity)})
+        return json_response(
+            {
+                "entity": entity,
+                "zoho_id": change.zoho_id,
+                "record": change.record,
+                "webhook": with_webhook(change, fire, entity),
+            }
+        )
 
     @app.post("/sandbox/records/<entity>")
     def create(entity: str) -> Response:
@@ -407,8 +479,15 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         except (InvalidRecord, ValueError, TypeError) as e:
             return control_error(400, str(e))
         fire = _truthy(data.get("webhook", request.args.get("webhook", False)))
-        return json_response({"entity": entity, "zoho_id": change.zoho_id, "record": change.record,
-                              "webhook": with_webhook(change, fire, entity)}, 201)
+        return json_response(
+            {
+                "entity": entity,
+                "zoho_id": change.zoho_id,
+                "record": change.record,
+                "webhook": with_webhook(change, fire, entity),
+            },
+            201,
+        )
 
     @app.delete("/sandbox/records/<entity>/<zoho_id>")
     def delete(entity: str, zoho_id: str) -> Response:
@@ -419,8 +498,15 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         except RecordNotFound:
             return control_error(404, f"{entity}/{zoho_id} does not exist")
         fire = _truthy(request.args.get("webhook", False)) or _truthy(body_json().get("webhook", False))
-        return json_response({"entity": entity, "zoho_id": change.zoho_id, "deleted": True, "record": change.record,
-                              "webhook": with_webhook(change, fire, entity)})
+        return json_response(
+            {
+                "entity": entity,
+                "zoho_id": change.zoho_id,
+                "deleted": True,
+                "record": change.record,
+                "webhook": with_webhook(change, fire, entity),
+            }
+        )
 
     @app.post("/sandbox/webhooks/fire")
     def fire() -> Response:

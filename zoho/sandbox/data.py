@@ -10,6 +10,7 @@ Two vocabularies meet here: Zoho's modules (`items`, `contacts`, `invoices`, …
 store's "collections") and the project's entity names (`products`, `stock`,
 `customers`, `credit-notes`, …), which are views over those collections.
 """
+
 from __future__ import annotations
 
 import copy
@@ -39,30 +40,82 @@ class Collection:
     summary_drop: frozenset[str] = frozenset()  # detail-only fields left out of list rows
 
 
-_DOC_DETAIL_ONLY = frozenset({"line_items", "taxes", "notes", "terms", "contact_persons_associated",
-                              "custom_fields", "shipping_address", "payments", "vendor_credits", "invoices"})
+_DOC_DETAIL_ONLY = frozenset(
+    {
+        "line_items",
+        "taxes",
+        "notes",
+        "terms",
+        "contact_persons_associated",
+        "custom_fields",
+        "shipping_address",
+        "payments",
+        "vendor_credits",
+        "invoices",
+    }
+)
 
 COLLECTIONS: dict[str, Collection] = {
     c.name: c
     for c in (
-        Collection("items", "item_id", "items", "item", "Item",
-                   frozenset({"item_tax_preferences", "purchase_account_id", "purchase_account_name",
-                              "inventory_account_id", "inventory_account_name", "account_id", "account_name",
-                              "tags"})),
-        Collection("contacts", "contact_id", "contacts", "contact", "Contact",
-                   frozenset({"contact_persons", "default_templates", "custom_fields", "notes"})),
+        Collection(
+            "items",
+            "item_id",
+            "items",
+            "item",
+            "Item",
+            frozenset(
+                {
+                    "item_tax_preferences",
+                    "purchase_account_id",
+                    "purchase_account_name",
+                    "inventory_account_id",
+                    "inventory_account_name",
+                    "account_id",
+                    "account_name",
+                    "tags",
+                }
+            ),
+        ),
+        Collection(
+            "contacts",
+            "contact_id",
+            "contacts",
+            "contact",
+            "Contact",
+            frozenset({"contact_persons", "default_templates", "custom_fields", "notes"}),
+        ),
         Collection("invoices", "invoice_id", "invoices", "invoice", "Invoice", _DOC_DETAIL_ONLY),
         Collection("bills", "bill_id", "bills", "bill", "Bill", _DOC_DETAIL_ONLY),
         Collection("creditnotes", "creditnote_id", "creditnotes", "creditnote", "Credit Note", _DOC_DETAIL_ONLY),
         Collection("salesorders", "salesorder_id", "salesorders", "salesorder", "Sales Order", _DOC_DETAIL_ONLY),
-        Collection("purchaseorders", "purchaseorder_id", "purchaseorders", "purchaseorder", "Purchase Order",
-                   _DOC_DETAIL_ONLY | {"delivery_address"}),
-        Collection("customerpayments", "payment_id", "customerpayments", "payment", "Payment",
-                   frozenset({"invoices", "custom_fields"})),
-        Collection("vendorpayments", "payment_id", "vendorpayments", "vendorpayment", "Vendor Payment",
-                   frozenset({"bills", "custom_fields"})),
-        Collection("pricebooks", "pricebook_id", "pricebooks", "pricebook", "Price List",
-                   frozenset({"pricebook_items"})),
+        Collection(
+            "purchaseorders",
+            "purchaseorder_id",
+            "purchaseorders",
+            "purchaseorder",
+            "Purchase Order",
+            _DOC_DETAIL_ONLY | {"delivery_address"},
+        ),
+        Collection(
+            "customerpayments",
+            "payment_id",
+            "customerpayments",
+            "payment",
+            "Payment",
+            frozenset({"invoices", "custom_fields"}),
+        ),
+        Collection(
+            "vendorpayments",
+            "payment_id",
+            "vendorpayments",
+            "vendorpayment",
+            "Vendor Payment",
+            frozenset({"bills", "custom_fields"}),
+        ),
+        Collection(
+            "pricebooks", "pricebook_id", "pricebooks", "pricebook", "Price List", frozenset({"pricebook_items"})
+        ),
         Collection("locations", "location_id", "locations", "location", "Location", frozenset({"associated_users"})),
     )
 }
@@ -167,6 +220,17 @@ def _id_key(zoho_id: str) -> tuple[int, str]:
     return (len(zoho_id), zoho_id)
 
 
+def _sort_key(sort_column: str | None, id_field: str) -> Callable[["Entry"], tuple]:
+    """Row order for a list: by id when unsorted, else by the column with the id breaking ties."""
+    if not sort_column:
+        return lambda e: _id_key(e.record[id_field])
+    if sort_column == "created_time":
+        return lambda e: (e.created, _id_key(e.record[id_field]))
+    if sort_column == "last_modified_time":
+        return lambda e: (e.modified, _id_key(e.record[id_field]))
+    return lambda e: (_sort_value(e.record.get(sort_column)), _id_key(e.record[id_field]))
+
+
 class Entry:
     """A stored record plus the epochs the store filters and sorts by."""
 
@@ -195,9 +259,16 @@ class Change:
 class SandboxOrg:
     """One Zoho organisation: every collection, its id allocator and its clock, behind one lock."""
 
-    def __init__(self, generated: gen.GeneratedOrg, *, seed: int = 42, scale: float = 1.0,
-                 org_id: str = DEFAULT_ORG_ID, legacy_warehouses: bool = False,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        generated: gen.GeneratedOrg,
+        *,
+        seed: int = 42,
+        scale: float = 1.0,
+        org_id: str = DEFAULT_ORG_ID,
+        legacy_warehouses: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.seed = seed
         self.scale = scale
         self.org_id = str(org_id)
@@ -222,11 +293,24 @@ class SandboxOrg:
         self._graveyard: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
 
     @classmethod
-    def generate(cls, seed: int = 42, scale: float = 1.0, *, org_id: str = DEFAULT_ORG_ID,
-                 legacy_warehouses: bool = False, clock: Callable[[], float] = time.time) -> "SandboxOrg":
+    def generate(
+        cls,
+        seed: int = 42,
+        scale: float = 1.0,
+        *,
+        org_id: str = DEFAULT_ORG_ID,
+        legacy_warehouses: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> "SandboxOrg":
         """The seeded organisation; the same (seed, scale) always yields the same records."""
-        return cls(gen.generate_org(seed, scale), seed=seed, scale=scale, org_id=org_id,
-                   legacy_warehouses=legacy_warehouses, clock=clock)
+        return cls(
+            gen.generate_org(seed, scale),
+            seed=seed,
+            scale=scale,
+            org_id=org_id,
+            legacy_warehouses=legacy_warehouses,
+            clock=clock,
+        )
 
     # ------------------------------------------------------------------ rendering
 
@@ -236,8 +320,11 @@ class SandboxOrg:
             book = entry.record
             for pbi in book.get("pricebook_items") or []:
                 index.setdefault(pbi["item_id"], []).append(
-                    {"pricebook_id": book["pricebook_id"], "pricebook_name": book["name"],
-                     "pricebook_rate": pbi.get("pricebook_rate")}
+                    {
+                        "pricebook_id": book["pricebook_id"],
+                        "pricebook_name": book["name"],
+                        "pricebook_rate": pbi.get("pricebook_rate"),
+                    }
                 )
         self._price_index = {k: tuple(v) for k, v in index.items()}
 
@@ -254,15 +341,21 @@ class SandboxOrg:
         if self.legacy_warehouses:
             del out["locations"]
             out["warehouses"] = [
-                {"warehouse_id": loc["location_id"], "warehouse_name": loc["location_name"],
-                 "status": loc.get("status", "active"), "is_primary": loc.get("is_primary", False),
-                 "warehouse_stock_on_hand": loc.get("location_stock_on_hand", ""),
-                 "warehouse_available_stock": loc.get("location_available_stock", ""),
-                 "warehouse_actual_available_stock": loc.get("location_actual_available_stock", ""),
-                 "warehouse_committed_stock": loc.get("location_committed_stock", ""),
-                 "warehouse_actual_committed_stock": loc.get("location_actual_committed_stock", ""),
-                 "warehouse_available_for_sale_stock": loc.get("location_available_for_sale_stock", ""),
-                 "warehouse_actual_available_for_sale_stock": loc.get("location_actual_available_for_sale_stock", "")}
+                {
+                    "warehouse_id": loc["location_id"],
+                    "warehouse_name": loc["location_name"],
+                    "status": loc.get("status", "active"),
+                    "is_primary": loc.get("is_primary", False),
+                    "warehouse_stock_on_hand": loc.get("location_stock_on_hand", ""),
+                    "warehouse_available_stock": loc.get("location_available_stock", ""),
+                    "warehouse_actual_available_stock": loc.get("location_actual_available_stock", ""),
+                    "warehouse_committed_stock": loc.get("location_committed_stock", ""),
+                    "warehouse_actual_committed_stock": loc.get("location_actual_committed_stock", ""),
+                    "warehouse_available_for_sale_stock": loc.get("location_available_for_sale_stock", ""),
+                    "warehouse_actual_available_for_sale_stock": loc.get(
+                        "location_actual_available_for_sale_stock", ""
+                    ),
+                }
                 for loc in locs
             ]
         else:
@@ -270,7 +363,9 @@ class SandboxOrg:
         out["pricebook_rates"] = list(self._price_index.get(record["item_id"], ()))
         return out
 
-    def render(self, collection: str, entry: Entry, *, summary: bool = False, view: str | None = None) -> dict[str, Any]:
+    def render(
+        self, collection: str, entry: Entry, *, summary: bool = False, view: str | None = None
+    ) -> dict[str, Any]:
         """The JSON-ready record (caller must not mutate it). `view="warehouses"` gives the legacy shape."""
         record = entry.record
         if collection == "items":
@@ -304,21 +399,12 @@ class SandboxOrg:
                 entries = (e for e in entries if e.modified >= modified_since)
             if where is not None:
                 entries = (e for e in entries if where(e.record))
-            id_field = COLLECTIONS[collection].id_field
             chosen = list(entries)
             descending = (sort_order or "A").upper().startswith("D")
-            if sort_column in (None, ""):
-                key = (lambda e: _id_key(e.record[id_field]))
-            elif sort_column == "created_time":
-                key = (lambda e: (e.created, _id_key(e.record[id_field])))
-            elif sort_column == "last_modified_time":
-                key = (lambda e: (e.modified, _id_key(e.record[id_field])))
-            else:
-                col = sort_column
-                key = (lambda e: (_sort_value(e.record.get(col)), _id_key(e.record[id_field])))
+            key = _sort_key(sort_column, COLLECTIONS[collection].id_field)
             chosen.sort(key=key, reverse=descending)
             start = (page - 1) * per_page
-            window = chosen[start:start + per_page]
+            window = chosen[start : start + per_page]
             rows = [self.render(collection, e, summary=summary, view=view) for e in window]
             return rows, start + per_page < len(chosen)
 
@@ -376,9 +462,16 @@ class SandboxOrg:
         with self.lock:
             result = {}
             for name, v in ENTITIES.items():
-                result[name] = sum(
-                    1 for coll in v.collections for e in self._collections[coll].values() if self._in_view(v, e.record)
-                ) if v.contact_type else sum(len(self._collections[c]) for c in v.collections)
+                result[name] = (
+                    sum(
+                        1
+                        for coll in v.collections
+                        for e in self._collections[coll].values()
+                        if self._in_view(v, e.record)
+                    )
+                    if v.contact_type
+                    else sum(len(self._collections[c]) for c in v.collections)
+                )
             return result
 
     def _find(self, entity: str, zoho_id: str) -> tuple[str, Entry]:
@@ -422,16 +515,22 @@ class SandboxOrg:
 
     def _change(self, entity: str, coll: str, operation: str, entry: Entry) -> Change:
         record = self.render(coll, entry)
-        return Change(entity, coll, operation, record, entry.record[COLLECTIONS[coll].id_field],
-                      self.webhook_key(entity, coll))
+        return Change(
+            entity, coll, operation, record, entry.record[COLLECTIONS[coll].id_field], self.webhook_key(entity, coll)
+        )
 
-    def random_id(self, entity: str, rng: random.Random, predicate: Callable[[dict[str, Any]], bool] | None = None) -> str | None:
+    def random_id(
+        self, entity: str, rng: random.Random, predicate: Callable[[dict[str, Any]], bool] | None = None
+    ) -> str | None:
         """A random record id of the entity (optionally one satisfying `predicate`)."""
         v = self.view(entity)
         with self.lock:
             coll = v.collections[rng.randrange(len(v.collections))]
-            candidates = [i for i, e in self._collections[coll].items()
-                          if self._in_view(v, e.record) and (predicate is None or predicate(e.record))]
+            candidates = [
+                i
+                for i, e in self._collections[coll].items()
+                if self._in_view(v, e.record) and (predicate is None or predicate(e.record))
+            ]
             return candidates[rng.randrange(len(candidates))] if candidates else None
 
     def referenced_ids(self) -> set[str]:
@@ -443,8 +542,10 @@ class SandboxOrg:
                     r = e.record
                     refs.add(r.get("customer_id") or r.get("vendor_id") or "")
                     refs.update(line.get("item_id") or "" for line in r.get("line_items") or [])
-            for name, app_key, id_key in (("customerpayments", "invoices", "invoice_id"),
-                                          ("vendorpayments", "bills", "bill_id")):
+            for name, app_key, id_key in (
+                ("customerpayments", "invoices", "invoice_id"),
+                ("vendorpayments", "bills", "bill_id"),
+            ):
                 for e in self._collections[name].values():
                     refs.add(e.record.get("customer_id") or e.record.get("vendor_id") or "")
                     refs.update(a.get(id_key) or "" for a in e.record.get(app_key) or [])
@@ -480,11 +581,15 @@ class SandboxOrg:
             record["last_modified_time_formatted"] = gen.display_date(gen.fmt_date(modified))
 
     def _goods(self) -> list[dict[str, Any]]:
-        return [e.record for e in self._collections["items"].values()
-                if e.record.get("product_type") == "goods" and e.record.get("status") == "active"]
+        return [
+            e.record
+            for e in self._collections["items"].values()
+            if e.record.get("product_type") == "goods" and e.record.get("status") == "active"
+        ]
 
-    def touch(self, entity: str, zoho_id: str, fields: dict[str, Any] | None = None,
-              rng: random.Random | None = None) -> Change:
+    def touch(
+        self, entity: str, zoho_id: str, fields: dict[str, Any] | None = None, rng: random.Random | None = None
+    ) -> Change:
         """Edit a record like a user would (or set `fields`), bumping `last_modified_time`."""
         rng = rng or self._rng
         with self.lock:
@@ -539,6 +644,8 @@ class SandboxOrg:
             record.update(fields)
             if coll in gen.DOC_KINDS and ("line_items" in fields or not {"total", "sub_total"} & set(fields)):
                 gen.finalize_document(record, coll)
+                if "status" in fields:  # the caller's status wins over the one derived from the balance
+                    record["status"] = fields["status"]
             if coll == "locations" and self.legacy_warehouses and "warehouse_name" in fields:
                 record["location_name"] = fields["warehouse_name"]
         if coll == "contacts":
@@ -571,10 +678,13 @@ class SandboxOrg:
                 lid = str(row.get("location_id") or row.get("warehouse_id") or "")
                 if lid not in by_id:
                     raise InvalidRecord(f"unknown location {lid!r}")
-                on_hand = row.get("location_stock_on_hand", row.get("warehouse_stock_on_hand", row.get("stock_on_hand")))
+                on_hand = row.get(
+                    "location_stock_on_hand", row.get("warehouse_stock_on_hand", row.get("stock_on_hand"))
+                )
                 committed = row.get("location_committed_stock", row.get("warehouse_committed_stock"))
-                by_id[lid] = gen.set_location_quantity(by_id[lid], float(on_hand or 0),
-                                                       None if committed is None else float(committed))
+                by_id[lid] = gen.set_location_quantity(
+                    by_id[lid], float(on_hand or 0), None if committed is None else float(committed)
+                )
             record["locations"] = list(by_id.values())
         elif total is not None and total != "":
             locs = [dict(loc) for loc in record.get("locations") or []]
@@ -640,11 +750,24 @@ class SandboxOrg:
             return gen.build_contact(rng, meta, ids, zoho_id, self.view(entity).contact_type or "customer", now, now)
         if coll in gen.DOC_KINDS:
             side = gen.DOC_KINDS[coll][3]
-            parties = [e.record for e in contacts.values() if e.record.get("contact_type") == side
-                       and e.record.get("status") == "active"] or [e.record for e in contacts.values()]
+            parties = [
+                e.record
+                for e in contacts.values()
+                if e.record.get("contact_type") == side and e.record.get("status") == "active"
+            ] or [e.record for e in contacts.values()]
             number = len(self._collections[coll]) + 1 + rng.randint(0, 3)
-            doc = gen.build_document(rng, meta, ids, coll, zoho_id, number, parties[rng.randrange(len(parties))],
-                                     self._goods()[:400], now, now)
+            doc = gen.build_document(
+                rng,
+                meta,
+                ids,
+                coll,
+                zoho_id,
+                number,
+                parties[rng.randrange(len(parties))],
+                self._goods()[:400],
+                now,
+                now,
+            )
             number_field = gen.DOC_KINDS[coll][1]
             taken = {e.record.get(number_field) for e in self._collections[coll].values()}
             while doc[number_field] in taken:
@@ -661,7 +784,13 @@ class SandboxOrg:
             # an advance payment: applying it would silently change invoices the caller did not touch
             return build(rng, meta, zoho_id, len(self._collections[coll]) + 1, party, [], now, now)
         if coll == "pricebooks":
-            spec = (f"Price List {len(self._collections['pricebooks']) + 1}", "per_item", 0.1, (0.9, 1.1), "Created in the sandbox")
+            spec = (
+                f"Price List {len(self._collections['pricebooks']) + 1}",
+                "per_item",
+                0.1,
+                (0.9, 1.1),
+                "Created in the sandbox",
+            )
             return gen.build_pricebook(rng, ids, zoho_id, spec, self._goods(), now, now)
         if coll == "locations":
             spec = (f"Branch {len(self._collections['locations']) + 1}", "Najaf", "Najaf", "NA", "Kufa Street", False)
@@ -682,8 +811,10 @@ class SandboxOrg:
                 for book in self._collections["pricebooks"].values():
                     entries = book.record.get("pricebook_items") or []
                     if any(e.get("item_id") == zoho_id for e in entries):
-                        book.record = {**book.record,
-                                       "pricebook_items": [e for e in entries if e.get("item_id") != zoho_id]}
+                        book.record = {
+                            **book.record,
+                            "pricebook_items": [e for e in entries if e.get("item_id") != zoho_id],
+                        }
                 self._rebuild_price_index()
             if coll == "pricebooks":
                 self._rebuild_price_index()

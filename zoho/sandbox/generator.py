@@ -6,6 +6,7 @@ reshuffle another), and the `mutate_*` / `finalize_*` functions edit a record th
 a person in Zoho would, keeping totals, `*_formatted` twins and stock sums coherent.
 The store in `data.py` decides *when* these run and keeps them thread-safe.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -120,7 +121,7 @@ class IdAllocator:
 
     def ensure_above(self, zoho_id: str) -> None:
         """Keep later ids above one that was fixed by hand (or supplied by a caller)."""
-        tail = zoho_id[len(ID_PREFIX):] if zoho_id.startswith(ID_PREFIX) else ""
+        tail = zoho_id[len(ID_PREFIX) :] if zoho_id.startswith(ID_PREFIX) else ""
         if tail.isdigit() and len(zoho_id) == 19:
             value = int(tail)
             if value < 100_000_000:
@@ -235,17 +236,49 @@ SERVICES = [
 ]
 WARRANTIES = ("6 Months", "1 Year", "2 Years", "No Warranty")
 FIRST_NAMES = [
-    ("Ahmed", "أحمد"), ("Mohammed", "محمد"), ("Ali", "علي"), ("Hussein", "حسين"), ("Hassan", "حسن"),
-    ("Omar", "عمر"), ("Mustafa", "مصطفى"), ("Abbas", "عباس"), ("Karrar", "كرار"), ("Haider", "حيدر"),
-    ("Zainab", "زينب"), ("Fatima", "فاطمة"), ("Noor", "نور"), ("Sara", "سارة"), ("Maryam", "مريم"),
-    ("Yousif", "يوسف"), ("Ammar", "عمار"), ("Saif", "سيف"), ("Mahdi", "مهدي"), ("Qasim", "قاسم"),
-    ("Murtadha", "مرتضى"), ("Sajjad", "سجاد"), ("Hawraa", "حوراء"), ("Duaa", "دعاء"), ("Bilal", "بلال"),
+    ("Ahmed", "أحمد"),
+    ("Mohammed", "محمد"),
+    ("Ali", "علي"),
+    ("Hussein", "حسين"),
+    ("Hassan", "حسن"),
+    ("Omar", "عمر"),
+    ("Mustafa", "مصطفى"),
+    ("Abbas", "عباس"),
+    ("Karrar", "كرار"),
+    ("Haider", "حيدر"),
+    ("Zainab", "زينب"),
+    ("Fatima", "فاطمة"),
+    ("Noor", "نور"),
+    ("Sara", "سارة"),
+    ("Maryam", "مريم"),
+    ("Yousif", "يوسف"),
+    ("Ammar", "عمار"),
+    ("Saif", "سيف"),
+    ("Mahdi", "مهدي"),
+    ("Qasim", "قاسم"),
+    ("Murtadha", "مرتضى"),
+    ("Sajjad", "سجاد"),
+    ("Hawraa", "حوراء"),
+    ("Duaa", "دعاء"),
+    ("Bilal", "بلال"),
 ]
 LAST_NAMES = [
-    ("Al-Janabi", "الجنابي"), ("Al-Obaidi", "العبيدي"), ("Al-Tamimi", "التميمي"), ("Al-Saadi", "الساعدي"),
-    ("Al-Khafaji", "الخفاجي"), ("Al-Rubaie", "الربيعي"), ("Al-Jubouri", "الجبوري"), ("Al-Dulaimi", "الدليمي"),
-    ("Al-Zubaidi", "الزبيدي"), ("Al-Musawi", "الموسوي"), ("Al-Hashimi", "الهاشمي"), ("Al-Shammari", "الشمري"),
-    ("Al-Bayati", "البياتي"), ("Al-Kaabi", "الكعبي"), ("Al-Maliki", "المالكي"), ("Al-Azzawi", "العزاوي"),
+    ("Al-Janabi", "الجنابي"),
+    ("Al-Obaidi", "العبيدي"),
+    ("Al-Tamimi", "التميمي"),
+    ("Al-Saadi", "الساعدي"),
+    ("Al-Khafaji", "الخفاجي"),
+    ("Al-Rubaie", "الربيعي"),
+    ("Al-Jubouri", "الجبوري"),
+    ("Al-Dulaimi", "الدليمي"),
+    ("Al-Zubaidi", "الزبيدي"),
+    ("Al-Musawi", "الموسوي"),
+    ("Al-Hashimi", "الهاشمي"),
+    ("Al-Shammari", "الشمري"),
+    ("Al-Bayati", "البياتي"),
+    ("Al-Kaabi", "الكعبي"),
+    ("Al-Maliki", "المالكي"),
+    ("Al-Azzawi", "العزاوي"),
 ]
 BUSINESS_KINDS = [
     ("Computer Center", "مركز {} للحاسبات"),
@@ -256,19 +289,52 @@ BUSINESS_KINDS = [
     ("Office Supplies", "{} للقرطاسية والمستلزمات المكتبية"),
 ]
 BUSINESS_WORDS = [
-    ("Al-Noor", "النور"), ("Al-Rafidain", "الرافدين"), ("Babylon", "بابل"), ("Dijla", "دجلة"), ("Al-Furat", "الفرات"),
-    ("Sumer", "سومر"), ("Ashur", "آشور"), ("Al-Salam", "السلام"), ("Al-Amal", "الأمل"), ("Al-Mustaqbal", "المستقبل"),
-    ("Al-Waha", "الواحة"), ("Al-Qimma", "القمة"), ("Al-Zahraa", "الزهراء"), ("Al-Hadi", "الهادي"), ("Smart", "سمارت"),
+    ("Al-Noor", "النور"),
+    ("Al-Rafidain", "الرافدين"),
+    ("Babylon", "بابل"),
+    ("Dijla", "دجلة"),
+    ("Al-Furat", "الفرات"),
+    ("Sumer", "سومر"),
+    ("Ashur", "آشور"),
+    ("Al-Salam", "السلام"),
+    ("Al-Amal", "الأمل"),
+    ("Al-Mustaqbal", "المستقبل"),
+    ("Al-Waha", "الواحة"),
+    ("Al-Qimma", "القمة"),
+    ("Al-Zahraa", "الزهراء"),
+    ("Al-Hadi", "الهادي"),
+    ("Smart", "سمارت"),
 ]
 CITIES = [
-    ("Baghdad", "Baghdad", "BG", "10001"), ("Basra", "Basra", "BA", "61001"), ("Erbil", "Erbil", "AR", "44001"),
-    ("Najaf", "Najaf", "NA", "54001"), ("Karbala", "Karbala", "KA", "56001"), ("Mosul", "Nineveh", "NI", "41001"),
-    ("Sulaymaniyah", "Sulaymaniyah", "SU", "46001"), ("Kirkuk", "Kirkuk", "KI", "36001"), ("Hillah", "Babil", "BB", "51001"),
-    ("Nasiriyah", "Dhi Qar", "DQ", "64001"), ("Diwaniyah", "Al-Qadisiyah", "QA", "58001"), ("Kut", "Wasit", "WA", "52001"),
-    ("Ramadi", "Anbar", "AN", "31001"), ("Duhok", "Duhok", "DA", "42001"), ("Amarah", "Maysan", "MA", "62001"),
+    ("Baghdad", "Baghdad", "BG", "10001"),
+    ("Basra", "Basra", "BA", "61001"),
+    ("Erbil", "Erbil", "AR", "44001"),
+    ("Najaf", "Najaf", "NA", "54001"),
+    ("Karbala", "Karbala", "KA", "56001"),
+    ("Mosul", "Nineveh", "NI", "41001"),
+    ("Sulaymaniyah", "Sulaymaniyah", "SU", "46001"),
+    ("Kirkuk", "Kirkuk", "KI", "36001"),
+    ("Hillah", "Babil", "BB", "51001"),
+    ("Nasiriyah", "Dhi Qar", "DQ", "64001"),
+    ("Diwaniyah", "Al-Qadisiyah", "QA", "58001"),
+    ("Kut", "Wasit", "WA", "52001"),
+    ("Ramadi", "Anbar", "AN", "31001"),
+    ("Duhok", "Duhok", "DA", "42001"),
+    ("Amarah", "Maysan", "MA", "62001"),
 ]
-STREETS = ("Al-Rasheed Street", "Al-Karrada Street 62", "Palestine Street", "Al-Mansour Street 14", "Al-Saadoun Street",
-           "Al-Jadriya", "Al-Sinaa Street", "Al-Kindi Street", "100m Street", "Al-Ashar Corniche", "Hay Al-Jamia")
+STREETS = (
+    "Al-Rasheed Street",
+    "Al-Karrada Street 62",
+    "Palestine Street",
+    "Al-Mansour Street 14",
+    "Al-Saadoun Street",
+    "Al-Jadriya",
+    "Al-Sinaa Street",
+    "Al-Kindi Street",
+    "100m Street",
+    "Al-Ashar Corniche",
+    "Hay Al-Jamia",
+)
 VENDOR_PLACES = [
     ("Shenzhen {} Technology Co., Ltd", "Shenzhen", "Guangdong", "China", "USD"),
     ("Guangzhou {} Electronics Co., Ltd", "Guangzhou", "Guangdong", "China", "USD"),
@@ -276,8 +342,26 @@ VENDOR_PLACES = [
     ("{} Elektronik A.S.", "Istanbul", "Istanbul", "Turkey", "USD"),
     ("{} Company for Computers", "Baghdad", "Baghdad", "Iraq", "IQD"),
 ]
-VENDOR_WORDS = ("Huaxin", "Golden Star", "Orient", "Tianyu", "Kaida", "Bright Way", "Sunrise", "Falcon", "Delta",
-                "Al-Khaleej", "Anatolia", "Pioneer", "Everest", "Jade", "Zenith", "Atlas", "Nova", "Mega")
+VENDOR_WORDS = (
+    "Huaxin",
+    "Golden Star",
+    "Orient",
+    "Tianyu",
+    "Kaida",
+    "Bright Way",
+    "Sunrise",
+    "Falcon",
+    "Delta",
+    "Al-Khaleej",
+    "Anatolia",
+    "Pioneer",
+    "Everest",
+    "Jade",
+    "Zenith",
+    "Atlas",
+    "Nova",
+    "Mega",
+)
 PAYMENT_TERMS = [(0, "Due on Receipt"), (15, "Net 15"), (30, "Net 30"), (45, "Net 45"), (60, "Net 60")]
 SALESPEOPLE = ("Ali Kareem", "Zahraa Hussein", "Mohammed Jasim", "Huda Salman", "Omar Faisal")
 PAYMENT_MODES = ("cash", "bank transfer", "check", "Zain Cash", "FastPay")
@@ -479,14 +563,24 @@ STOCK_KEYS = (
 )
 
 
-def location_stock(location_id: str, name: str, primary: bool, on_hand: float | str, committed: float | str) -> dict[str, Any]:
+def location_stock(
+    location_id: str, name: str, primary: bool, on_hand: float | str, committed: float | str
+) -> dict[str, Any]:
     """One entry of an item's `locations[]`; `""` quantities for items that track no stock."""
     if on_hand == "":
         q = {k: "" for k in ("oh", "av", "aav", "cm", "acm", "afs", "aafs", "transit")}
     else:
         free = num(on_hand - committed)
-        q = {"oh": num(on_hand), "av": num(on_hand), "aav": free, "cm": num(committed), "acm": num(committed),
-             "afs": free, "aafs": free, "transit": 0}
+        q = {
+            "oh": num(on_hand),
+            "av": num(on_hand),
+            "aav": free,
+            "cm": num(committed),
+            "acm": num(committed),
+            "afs": free,
+            "aafs": free,
+            "transit": 0,
+        }
     return {
         "location_id": location_id,
         "location_name": name,
@@ -529,7 +623,9 @@ def set_location_quantity(loc: dict[str, Any], on_hand: float, committed: float 
     if committed is None:
         committed = float(loc.get("location_committed_stock") or 0)
     committed = max(0.0, min(float(committed), on_hand))
-    return location_stock(loc["location_id"], loc.get("location_name", ""), bool(loc.get("is_primary")), on_hand, committed)
+    return location_stock(
+        loc["location_id"], loc.get("location_name", ""), bool(loc.get("is_primary")), on_hand, committed
+    )
 
 
 def refresh_item_formatted(item: dict[str, Any]) -> None:
@@ -551,7 +647,13 @@ def build_item(
     """One Zoho Inventory item (detail shape) and its store extras (image key)."""
     if service:
         en, ar, base = rng.choice(SERVICES)
-        brand, category, code, unit, variant = "TSH", "Services", "SRV", "job", rng.choice(("Basic", "Standard", "Premium"))
+        brand, category, code, unit, variant = (
+            "TSH",
+            "Services",
+            "SRV",
+            "job",
+            rng.choice(("Basic", "Standard", "Premium")),
+        )
         rate = round_price(base * {"Basic": 1.0, "Standard": 1.6, "Premium": 2.5}[variant])
     else:
         category, code, brands, kinds = CATALOGUE[rng.randrange(len(CATALOGUE))]
@@ -569,9 +671,14 @@ def build_item(
     has_image = not service and rng.random() < 0.85
     image_type = ("png" if rng.random() < 0.2 else "jpg") if has_image else ""
     warranty = rng.choice(WARRANTIES)
-    description = "" if rng.random() < 0.15 else (
-        f"{en} by {brand}, {variant}. Original product, {warranty.lower()} warranty." if not service
-        else f"{en} ({variant}) performed by TSH technicians."
+    description = (
+        ""
+        if rng.random() < 0.15
+        else (
+            f"{en} by {brand}, {variant}. Original product, {warranty.lower()} warranty."
+            if not service
+            else f"{en} ({variant}) performed by TSH technicians."
+        )
     )
     cf: dict[str, str] = {}
     if rng.random() < 0.72:
@@ -647,8 +754,10 @@ def build_item(
     }
     set_custom_fields(item, meta, cf)
     if service:
-        locs = [location_stock(lid, lname, lid == meta.primary_location_id, "", "")
-                for lid, lname in meta.location_names.items()]
+        locs = [
+            location_stock(lid, lname, lid == meta.primary_location_id, "", "")
+            for lid, lname in meta.location_names.items()
+        ]
     else:
         locs = []
         scale = {0: 400, 1: 90, 2: 40}
@@ -732,9 +841,17 @@ def build_contact(
         sub_type = "business"
         terms = rng.choice(PAYMENT_TERMS[1:])
         addr = {
-            "attention": f"{first} {last}", "address": f"No. {rng.randint(1, 300)} Industrial Road", "street2": "",
-            "city": city, "state": state, "state_code": "", "zip": str(rng.randint(10000, 99999)), "country": country,
-            "country_code": "", "phone": "", "fax": "",
+            "attention": f"{first} {last}",
+            "address": f"No. {rng.randint(1, 300)} Industrial Road",
+            "street2": "",
+            "city": city,
+            "state": state,
+            "state_code": "",
+            "zip": str(rng.randint(10000, 99999)),
+            "country": country,
+            "country_code": "",
+            "phone": "",
+            "fax": "",
         }
         if country == "Iraq":
             addr["country_code"] = "IQ"
@@ -756,12 +873,17 @@ def build_contact(
         addr = address(rng, attention=f"{first} {last}")
     # Names are not unique in real books; make display names unique like Zoho requires.
     contact_name = f"{contact_name} ({contact_id[-4:]})" if rng.random() < 0.08 else contact_name
-    email = "" if rng.random() < 0.2 else f"{first.lower()}.{last.lower().replace('al-', '')}{rng.randint(1, 999)}@{rng.choice(('gmail.com', 'yahoo.com', 'hotmail.com', 'tsh-clients.iq'))}"
+    email = ""
+    if rng.random() >= 0.2:
+        local = f"{first.lower()}.{last.lower().replace('al-', '')}{rng.randint(1, 999)}"
+        email = f"{local}@{rng.choice(('gmail.com', 'yahoo.com', 'hotmail.com', 'tsh-clients.iq'))}"
     phone = iraqi_phone(rng, landline=True) if rng.random() < 0.3 else ""
     mobile = iraqi_phone(rng)
     addr["phone"] = mobile
     status = "inactive" if rng.random() < 0.04 else "active"
-    credit_limit = 0 if contact_type == "vendor" else rng.choice((0, 0, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000))
+    credit_limit = (
+        0 if contact_type == "vendor" else rng.choice((0, 0, 500_000, 1_000_000, 2_500_000, 5_000_000, 10_000_000))
+    )
     shipping = dict(addr) if rng.random() < 0.7 else address(rng, attention=f"{first} {last}", phone=mobile)
     contact: dict[str, Any] = {
         "contact_id": contact_id,
@@ -876,8 +998,22 @@ DOC_STATUSES = {
     "invoices": (("draft", 4), ("sent", 30), ("void", 3)),  # paid/partially_paid/overdue follow payments
     "bills": (("draft", 4), ("open", 50), ("void", 2)),
     "creditnotes": (("draft", 5), ("open", 40), ("void", 3)),
-    "salesorders": (("draft", 10), ("open", 35), ("invoiced", 40), ("partially_invoiced", 8), ("void", 4), ("closed", 3)),
-    "purchaseorders": (("draft", 10), ("open", 30), ("billed", 45), ("partially_billed", 8), ("cancelled", 4), ("closed", 3)),
+    "salesorders": (
+        ("draft", 10),
+        ("open", 35),
+        ("invoiced", 40),
+        ("partially_invoiced", 8),
+        ("void", 4),
+        ("closed", 3),
+    ),
+    "purchaseorders": (
+        ("draft", 10),
+        ("open", 30),
+        ("billed", 45),
+        ("partially_billed", 8),
+        ("cancelled", 4),
+        ("closed", 3),
+    ),
 }
 
 
@@ -904,13 +1040,23 @@ def build_line(
     """One `line_items[]` entry; bills sometimes carry an account-only line without an item."""
     vendor_side = DOC_KINDS[kind][3] == "vendor"
     if item is None:
-        name, sku, item_id, unit, bcy_rate = "Freight & Customs", "", "", "", float(rng.choice((50_000, 125_000, 400_000)))
+        name, sku, item_id, unit, bcy_rate = (
+            "Freight & Customs",
+            "",
+            "",
+            "",
+            float(rng.choice((50_000, 125_000, 400_000))),
+        )
         tax_pct, tax_id, tax_name, product_type = 0, "", "", "service"
     else:
         name, sku, item_id, unit = item["name"], item.get("sku", ""), item["item_id"], item.get("unit", "pcs")
         bcy_rate = float(item.get("purchase_rate" if vendor_side else "rate") or 0)
         tax_pct = item.get("tax_percentage") or 0
-        tax_id, tax_name, product_type = item.get("tax_id", ""), item.get("tax_name", ""), item.get("product_type", "goods")
+        tax_id, tax_name, product_type = (
+            item.get("tax_id", ""),
+            item.get("tax_name", ""),
+            item.get("product_type", "goods"),
+        )
     rate = round_price(bcy_rate / exchange_rate, currency) if currency != BASE_CURRENCY else num(bcy_rate)
     quantity = rng.choice((1, 1, 2, 3, 5, 10, 12, 20, 24, 50)) if item is not None else 1
     discount = rng.choice((0, 0, 0, 0, 5, 10)) if not vendor_side else 0
@@ -978,8 +1124,15 @@ def finalize_document(doc: dict[str, Any], kind: str) -> None:
             amount = float(line["item_total"]) * pct / 100
             entry = taxes.setdefault(line.get("tax_id") or "tax", [line.get("tax_name") or "Tax", 0.0])
             entry[1] += amount
-            line["line_item_taxes"] = [{"tax_id": line.get("tax_id", ""), "tax_name": f"{line.get('tax_name', '')} ({pct:g}%)",
-                                        "tax_amount": num(amount), "tax_percentage": pct, "tax_specific_type": ""}]
+            line["line_item_taxes"] = [
+                {
+                    "tax_id": line.get("tax_id", ""),
+                    "tax_name": f"{line.get('tax_name', '')} ({pct:g}%)",
+                    "tax_amount": num(amount),
+                    "tax_percentage": pct,
+                    "tax_specific_type": "",
+                }
+            ]
         else:
             line["line_item_taxes"] = []
         sub_total += float(line["item_total"])
@@ -990,8 +1143,10 @@ def finalize_document(doc: dict[str, Any], kind: str) -> None:
     doc["sub_total"] = num(sub_total)
     doc["tax_total"] = num(tax_total)
     doc["total"] = num(total)
-    doc["taxes"] = [{"tax_name": name, "tax_amount": num(amount), "tax_amount_formatted": money(num(amount), currency)}
-                    for name, amount in taxes.values()]
+    doc["taxes"] = [
+        {"tax_name": name, "tax_amount": num(amount), "tax_amount_formatted": money(num(amount), currency)}
+        for name, amount in taxes.values()
+    ]
     rate = float(doc.get("exchange_rate") or 1)
     doc["bcy_total"] = num(total * rate)
     doc["bcy_sub_total"] = num(sub_total * rate)
@@ -1093,7 +1248,9 @@ def build_document(
         "line_items": lines,
         "billing_address": dict(party.get("billing_address") or {}),
         "shipping_address": dict(party.get("shipping_address") or {}),
-        "notes": "" if rng.random() < 0.7 else rng.choice(("Thank you for your business.", "شكراً لتعاملكم معنا", "Goods once sold are not returnable.")),
+        "notes": ""
+        if rng.random() < 0.7
+        else rng.choice(("Thank you for your business.", "شكراً لتعاملكم معنا", "Goods once sold are not returnable.")),
         "terms": "",
         "custom_fields": [],
         "custom_field_hash": {},
@@ -1115,8 +1272,16 @@ def build_document(
         doc["credits_applied"] = 0
         doc["write_off_amount"] = 0
     if kind == "invoices":
-        doc.update(invoice_url="", is_emailed=status != "draft", reminders_sent=0, last_payment_date="",
-                   salesorder_id="", salesorder_number="", type="invoice", sales_channel="direct_sales")
+        doc.update(
+            invoice_url="",
+            is_emailed=status != "draft",
+            reminders_sent=0,
+            last_payment_date="",
+            salesorder_id="",
+            salesorder_number="",
+            type="invoice",
+            sales_channel="direct_sales",
+        )
     elif kind == "bills":
         doc.update(purchaseorder_ids=[], vendor_credits=[], due_by_days=0, payments=[])
     elif kind == "creditnotes":
@@ -1125,7 +1290,9 @@ def build_document(
         doc["shipment_date"] = fmt_date(created + rng.randint(1, 10) * DAY)
         doc["delivery_method"] = rng.choice(("Company Truck", "Customer Pickup", "Courier"))
         doc["order_status"] = status
-        doc["invoiced_status"] = {"invoiced": "invoiced", "partially_invoiced": "partially_invoiced"}.get(status, "not_invoiced")
+        doc["invoiced_status"] = {"invoiced": "invoiced", "partially_invoiced": "partially_invoiced"}.get(
+            status, "not_invoiced"
+        )
         doc["paid_status"] = "paid" if status == "invoiced" and rng.random() < 0.6 else "unpaid"
         doc["shipped_status"] = "fulfilled" if status in ("invoiced", "closed") else "pending"
     elif kind == "purchaseorders":
@@ -1140,8 +1307,9 @@ def build_document(
     return doc
 
 
-def mutate_document(rng: random.Random, doc: dict[str, Any], kind: str, meta: OrgMeta, ids: IdAllocator,
-                    items: list[dict[str, Any]]) -> None:
+def mutate_document(
+    rng: random.Random, doc: dict[str, Any], kind: str, meta: OrgMeta, ids: IdAllocator, items: list[dict[str, Any]]
+) -> None:
     """A user edits a document: quantities or rates, adds or removes a line, or moves its status."""
     lines = [dict(line) for line in doc.get("line_items") or []]
     choice = rng.random()
@@ -1152,8 +1320,18 @@ def mutate_document(rng: random.Random, doc: dict[str, Any], kind: str, meta: Or
         lines.pop(rng.randrange(len(lines)))
     elif choice < 0.75 and items:
         item = items[rng.randrange(len(items))]
-        lines.append(build_line(rng, meta, ids, item, len(lines) + 1, doc.get("currency_code") or BASE_CURRENCY,
-                                float(doc.get("exchange_rate") or 1), kind))
+        lines.append(
+            build_line(
+                rng,
+                meta,
+                ids,
+                item,
+                len(lines) + 1,
+                doc.get("currency_code") or BASE_CURRENCY,
+                float(doc.get("exchange_rate") or 1),
+                kind,
+            )
+        )
     elif choice < 0.85 and lines:
         line = lines[rng.randrange(len(lines))]
         line["discount"] = rng.choice((0, 5, 10, 15))
@@ -1162,7 +1340,12 @@ def mutate_document(rng: random.Random, doc: dict[str, Any], kind: str, meta: Or
             "invoices": {"draft": "sent"},
             "bills": {"draft": "open"},
             "creditnotes": {"draft": "open"},
-            "salesorders": {"draft": "open", "open": "invoiced", "partially_invoiced": "invoiced", "invoiced": "closed"},
+            "salesorders": {
+                "draft": "open",
+                "open": "invoiced",
+                "partially_invoiced": "invoiced",
+                "invoiced": "closed",
+            },
             "purchaseorders": {"draft": "open", "open": "billed", "partially_billed": "billed", "billed": "closed"},
         }[kind]
         status = doc.get("status")
@@ -1188,8 +1371,14 @@ def mutate_document(rng: random.Random, doc: dict[str, Any], kind: str, meta: Or
 
 
 def build_customer_payment(
-    rng: random.Random, meta: OrgMeta, payment_id: str, number: int, customer: dict[str, Any],
-    invoices: list[dict[str, Any]], created: int, modified: int
+    rng: random.Random,
+    meta: OrgMeta,
+    payment_id: str,
+    number: int,
+    customer: dict[str, Any],
+    invoices: list[dict[str, Any]],
+    created: int,
+    modified: int,
 ) -> dict[str, Any]:
     """A customer payment applied to some of that customer's open invoices (may stay unapplied)."""
     currency = invoices[0]["currency_code"] if invoices else customer.get("currency_code") or BASE_CURRENCY
@@ -1203,11 +1392,17 @@ def build_customer_payment(
         part = min(part, balance)
         if part <= 0:
             continue
-        applied.append({
-            "invoice_id": inv["invoice_id"], "invoice_number": inv["invoice_number"], "date": inv["date"],
-            "due_date": inv.get("due_date", ""), "invoice_amount": inv["total"], "amount_applied": num(part),
-            "balance_amount": num(balance - part),
-        })
+        applied.append(
+            {
+                "invoice_id": inv["invoice_id"],
+                "invoice_number": inv["invoice_number"],
+                "date": inv["date"],
+                "due_date": inv.get("due_date", ""),
+                "invoice_amount": inv["total"],
+                "amount_applied": num(part),
+                "balance_amount": num(balance - part),
+            }
+        )
         amount += part
     unused = 0.0
     if not applied or rng.random() < 0.05:
@@ -1228,7 +1423,9 @@ def build_customer_payment(
         "amount_refunded": 0,
         "account_id": account.id,
         "account_name": account.name,
-        "description": "" if rng.random() < 0.6 else rng.choice(("Cash received at shop", "Transfer from customer", "دفعة نقدية")),
+        "description": ""
+        if rng.random() < 0.6
+        else rng.choice(("Cash received at shop", "Transfer from customer", "دفعة نقدية")),
         "reference_number": "" if rng.random() < 0.5 else f"TRX{rng.randint(100000, 999999)}",
         "customer_id": customer["contact_id"],
         "customer_name": customer["contact_name"],
@@ -1247,8 +1444,14 @@ def build_customer_payment(
 
 
 def build_vendor_payment(
-    rng: random.Random, meta: OrgMeta, payment_id: str, number: int, vendor: dict[str, Any],
-    bills: list[dict[str, Any]], created: int, modified: int
+    rng: random.Random,
+    meta: OrgMeta,
+    payment_id: str,
+    number: int,
+    vendor: dict[str, Any],
+    bills: list[dict[str, Any]],
+    created: int,
+    modified: int,
 ) -> dict[str, Any]:
     """A payment made to a vendor, applied to open bills."""
     currency = bills[0]["currency_code"] if bills else vendor.get("currency_code") or "USD"
@@ -1262,11 +1465,17 @@ def build_vendor_payment(
         part = min(part, balance)
         if part <= 0:
             continue
-        applied.append({
-            "bill_id": bill["bill_id"], "bill_number": bill["bill_number"], "date": bill["date"],
-            "due_date": bill.get("due_date", ""), "total": bill["total"], "amount_applied": num(part),
-            "balance": num(balance - part),
-        })
+        applied.append(
+            {
+                "bill_id": bill["bill_id"],
+                "bill_number": bill["bill_number"],
+                "date": bill["date"],
+                "due_date": bill.get("due_date", ""),
+                "total": bill["total"],
+                "amount_applied": num(part),
+                "balance": num(balance - part),
+            }
+        )
         amount += part
     unused = 0.0
     if not applied:
@@ -1326,8 +1535,9 @@ PRICEBOOKS = [
 ]
 
 
-def pricebook_item(rng: random.Random, ids: IdAllocator, item: dict[str, Any], factor: float, book_type: str,
-                   brackets: bool) -> dict[str, Any]:
+def pricebook_item(
+    rng: random.Random, ids: IdAllocator, item: dict[str, Any], factor: float, book_type: str, brackets: bool
+) -> dict[str, Any]:
     rate = round_price(float(item.get("rate") or 0) * factor)
     if book_type == "fixed_percentage":
         discount = ""
@@ -1349,21 +1559,41 @@ def pricebook_item(rng: random.Random, ids: IdAllocator, item: dict[str, Any], f
         entry["pricing_scheme"] = "volume"
         entry["price_brackets"] = [
             {"start_quantity": 1, "end_quantity": 9, "pricebook_rate": rate, "pricebook_discount": ""},
-            {"start_quantity": 10, "end_quantity": 49, "pricebook_rate": round_price(float(rate) * 0.97), "pricebook_discount": ""},
-            {"start_quantity": 50, "end_quantity": "", "pricebook_rate": round_price(float(rate) * 0.94), "pricebook_discount": "3%"},
+            {
+                "start_quantity": 10,
+                "end_quantity": 49,
+                "pricebook_rate": round_price(float(rate) * 0.97),
+                "pricebook_discount": "",
+            },
+            {
+                "start_quantity": 50,
+                "end_quantity": "",
+                "pricebook_rate": round_price(float(rate) * 0.94),
+                "pricebook_discount": "3%",
+            },
         ]
     return entry
 
 
-def build_pricebook(rng: random.Random, ids: IdAllocator, pricebook_id: str, spec: tuple, goods: list[dict[str, Any]],
-                    created: int, modified: int) -> dict[str, Any]:
+def build_pricebook(
+    rng: random.Random,
+    ids: IdAllocator,
+    pricebook_id: str,
+    spec: tuple,
+    goods: list[dict[str, Any]],
+    created: int,
+    modified: int,
+) -> dict[str, Any]:
     name, book_type, share, (lo, hi), description = spec
     entries = []
     for item in goods:
         if rng.random() < share:
             factor = rng.uniform(lo, hi)
-            entries.append(pricebook_item(rng, ids, item, factor, book_type,
-                                          brackets=name.startswith("Wholesale") and rng.random() < 0.06))
+            entries.append(
+                pricebook_item(
+                    rng, ids, item, factor, book_type, brackets=name.startswith("Wholesale") and rng.random() < 0.06
+                )
+            )
     return {
         "pricebook_id": pricebook_id,
         "name": name,
@@ -1396,15 +1626,20 @@ def mutate_pricebook(rng: random.Random, book: dict[str, Any], ids: IdAllocator,
             e["pricebook_rate"] = round_price(float(e.get("pricebook_rate") or 1000) * rng.uniform(0.92, 1.1))
             if e.get("price_brackets"):
                 r = float(e["pricebook_rate"])
-                e["price_brackets"] = [dict(b, pricebook_rate=round_price(r * f)) for b, f in
-                                       zip(e["price_brackets"], (1.0, 0.97, 0.94))]
+                e["price_brackets"] = [
+                    dict(b, pricebook_rate=round_price(r * f)) for b, f in zip(e["price_brackets"], (1.0, 0.97, 0.94))
+                ]
         else:
             e["pricebook_discount"] = rng.choice(("", "10", "10%", "5%"))
     if goods and rng.random() < 0.2:
         present = {e["item_id"] for e in entries}
         candidate = goods[rng.randrange(len(goods))]
         if candidate["item_id"] not in present:
-            entries.append(pricebook_item(rng, ids, candidate, rng.uniform(0.85, 1.1), book.get("pricebook_type", "per_item"), False))
+            entries.append(
+                pricebook_item(
+                    rng, ids, candidate, rng.uniform(0.85, 1.1), book.get("pricebook_type", "per_item"), False
+                )
+            )
     book["pricebook_items"] = entries
 
 
@@ -1416,7 +1651,9 @@ def mutate_location(rng: random.Random, loc: dict[str, Any]) -> None:
         loc["email"] = f"warehouse{rng.randint(1, 99)}@tsh.sale"
     else:
         addr = dict(loc.get("address") or {})
-        addr["attention"] = rng.choice(("Warehouse Manager", "Store Keeper", f"{rng.choice(FIRST_NAMES)[0]} {rng.choice(LAST_NAMES)[0]}"))
+        addr["attention"] = rng.choice(
+            ("Warehouse Manager", "Store Keeper", f"{rng.choice(FIRST_NAMES)[0]} {rng.choice(LAST_NAMES)[0]}")
+        )
         loc["address"] = addr
 
 
@@ -1457,7 +1694,15 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
         "items": _times(trng, counts["items"], SEED_EPOCH - 390 * DAY, SEED_EPOCH - 3 * DAY),
         "customers": _times(trng, counts["customers"], SEED_EPOCH - 385 * DAY, SEED_EPOCH - 1 * DAY),
     }
-    for kind in ("invoices", "bills", "creditnotes", "salesorders", "purchaseorders", "customerpayments", "vendorpayments"):
+    for kind in (
+        "invoices",
+        "bills",
+        "creditnotes",
+        "salesorders",
+        "purchaseorders",
+        "customerpayments",
+        "vendorpayments",
+    ):
         created[kind] = _times(trng, counts[kind], SEED_EPOCH - year, SEED_EPOCH - 3600)
 
     order = {k: i for i, k in enumerate(created)}
@@ -1533,6 +1778,7 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
 
     sellable = [s.record for s in items if s.record["status"] == "active"] or [s.record for s in items]
     customer_records = [c.record for c in customers]
+
     # active customers buy more: bias towards the older (lower-index) customers
     def pick(rng: random.Random, seq: list[dict[str, Any]], before: int, created_at: list[int]) -> dict[str, Any]:
         limit = max(1, bisect.bisect_left(created_at, before)) if created_at else len(seq)
@@ -1542,7 +1788,9 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
     for kind in ("invoices", "bills", "creditnotes", "salesorders", "purchaseorders"):
         rng = random.Random(f"{seed}:{kind}")
         side = DOC_KINDS[kind][3]
-        parties, party_times = (customer_records, created["customers"]) if side == "customer" else (vendor_records, created["vendors"])
+        parties, party_times = (
+            (customer_records, created["customers"]) if side == "customer" else (vendor_records, created["vendors"])
+        )
         docs[kind] = []
         for n, (did, t) in enumerate(zip(assigned[kind], created[kind]), start=1):
             m = _modified(rng, t, 0.5, min(SEED_EPOCH, t + 20 * DAY))
@@ -1555,17 +1803,22 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
         by_party: dict[str, list[Seeded]] = {}
         for s in open_docs:
             by_party.setdefault(s.record[party_field], []).append(s)
-        parties_idx = {c["contact_id"]: c for c in (customer_records if party_field == "customer_id" else vendor_records)}
+        parties_idx = {
+            c["contact_id"]: c for c in (customer_records if party_field == "customer_id" else vendor_records)
+        }
         result = []
         open_times = [s.created for s in open_docs]  # docs are in creation order
         for n, (pid, t) in enumerate(zip(assigned[pay_kind], created[pay_kind]), start=1):
-            earlier = open_docs[:bisect.bisect_left(open_times, t)]
+            earlier = open_docs[: bisect.bisect_left(open_times, t)]
             candidates = [s for s in earlier if s.record["balance"] > 0]
             if candidates:
                 target = candidates[int(len(candidates) * rng.random() ** 0.5) if len(candidates) > 1 else 0]
                 party = parties_idx[target.record[party_field]]
-                theirs = [s for s in by_party[target.record[party_field]]
-                          if s.created < t and float(s.record.get("balance") or 0) > 0]
+                theirs = [
+                    s
+                    for s in by_party[target.record[party_field]]
+                    if s.created < t and float(s.record.get("balance") or 0) > 0
+                ]
                 chosen = [target] + [s for s in theirs if s is not target and rng.random() < 0.25][:3]
             else:
                 party = pick(rng, list(parties_idx.values()), t, [])
@@ -1586,10 +1839,12 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
             result.append(Seeded(record, t, m))
         return result
 
-    out["customerpayments"] = settle(random.Random(f"{seed}:customerpayments"), "invoices", "customerpayments",
-                                     "customer_id", build_customer_payment)
-    out["vendorpayments"] = settle(random.Random(f"{seed}:vendorpayments"), "bills", "vendorpayments",
-                                   "vendor_id", build_vendor_payment)
+    out["customerpayments"] = settle(
+        random.Random(f"{seed}:customerpayments"), "invoices", "customerpayments", "customer_id", build_customer_payment
+    )
+    out["vendorpayments"] = settle(
+        random.Random(f"{seed}:vendorpayments"), "bills", "vendorpayments", "vendor_id", build_vendor_payment
+    )
 
     rng = random.Random(f"{seed}:credits")
     inv_by_customer: dict[str, list[Seeded]] = {}
@@ -1600,13 +1855,24 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
         rec = cn.record
         if rec["status"] in ("draft", "void"):
             continue
-        candidates = [s for s in inv_by_customer.get(rec["customer_id"], [])
-                      if s.created < cn.created and float(s.record["balance"]) > 0 and s.record["currency_code"] == rec["currency_code"]]
+        candidates = [
+            s
+            for s in inv_by_customer.get(rec["customer_id"], [])
+            if s.created < cn.created
+            and float(s.record["balance"]) > 0
+            and s.record["currency_code"] == rec["currency_code"]
+        ]
         if candidates and rng.random() < 0.6:
             inv = candidates[rng.randrange(len(candidates))]
             part = min(float(rec["balance"]), float(inv.record["balance"]))
-            rec["invoices"] = [{"invoice_id": inv.record["invoice_id"], "invoice_number": inv.record["invoice_number"],
-                                "amount_applied": num(part), "date": fmt_date(cn.created)}]
+            rec["invoices"] = [
+                {
+                    "invoice_id": inv.record["invoice_id"],
+                    "invoice_number": inv.record["invoice_number"],
+                    "amount_applied": num(part),
+                    "date": fmt_date(cn.created),
+                }
+            ]
             rec["balance"] = num(float(rec["balance"]) - part)
             finalize_document(rec, "creditnotes")
             inv.record["balance"] = num(float(inv.record["balance"]) - part)
@@ -1619,9 +1885,11 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
 
     # 4. contact balances follow from the documents
     contacts_by_id = {s.record["contact_id"]: s.record for s in customers + vendors}
-    for kind, field_name, amount_key in (("invoices", "customer_id", "outstanding_receivable_amount"),
-                                         ("bills", "vendor_id", "outstanding_payable_amount"),
-                                         ("creditnotes", "customer_id", "unused_credits_receivable_amount")):
+    for kind, field_name, amount_key in (
+        ("invoices", "customer_id", "outstanding_receivable_amount"),
+        ("bills", "vendor_id", "outstanding_payable_amount"),
+        ("creditnotes", "customer_id", "unused_credits_receivable_amount"),
+    ):
         for s in docs[kind]:
             contact = contacts_by_id[s.record[field_name]]
             contact["has_transaction"] = True

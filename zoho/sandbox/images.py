@@ -5,6 +5,7 @@ always gives the same bytes (items that share a key share identical bytes, which
 what content-addressed image storage must deduplicate) and different keys give
 different bytes. The encoders are minimal but standard: any image library opens them.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,13 @@ def png_bytes(key: str) -> bytes:
 
     header = struct.pack(">IIBBBBB", SIZE, SIZE, 8, 2, 0, 0, 0)
     text = b"Comment\x00" + f"zohosync sandbox {key}".encode()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", text)
-            + chunk(b"IDAT", zlib.compress(bytes(rows), 9)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"tEXt", text)
+        + chunk(b"IDAT", zlib.compress(bytes(rows), 9))
+        + chunk(b"IEND", b"")
+    )
 
 
 class _BitWriter:
@@ -100,9 +106,18 @@ def jpeg_bytes(key: str) -> bytes:
             bits.write(diff if diff >= 0 else diff + (1 << size) - 1, size)
         bits.write(0, 1)  # end of block
     scan = bits.flush()
-    return (b"\xff\xd8" + segment(0xFFE0, jfif) + segment(0xFFFE, comment) + segment(0xFFDB, dqt)
-            + segment(0xFFC0, sof) + segment(0xFFC4, dht_dc) + segment(0xFFC4, dht_ac)
-            + segment(0xFFDA, sos) + scan + b"\xff\xd9")
+    return (
+        b"\xff\xd8"
+        + segment(0xFFE0, jfif)
+        + segment(0xFFFE, comment)
+        + segment(0xFFDB, dqt)
+        + segment(0xFFC0, sof)
+        + segment(0xFFC4, dht_dc)
+        + segment(0xFFC4, dht_ac)
+        + segment(0xFFDA, sos)
+        + scan
+        + b"\xff\xd9"
+    )
 
 
 def image_bytes(key: str, image_type: str) -> tuple[bytes, str]:

@@ -5,6 +5,7 @@ documented numbers: at most 10 token refreshes per 10 minutes per refresh token,
 most 10 live access tokens (the oldest is invalidated), tokens that expire, 100 calls
 per minute per organisation in any sliding 60-second window, and a daily budget.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -27,8 +28,14 @@ SCOPE = "ZohoBooks.fullaccess.all,ZohoInventory.fullaccess.all"
 class TokenIssuer:
     """The accounts server for one self client: refresh-token grant only."""
 
-    def __init__(self, client_id: str, client_secret: str, refresh_token: str, ttl: int = 3600,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        ttl: int = 3600,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client_id = client_id
         self.client_secret = client_secret
         self.refresh_token = refresh_token
@@ -44,8 +51,11 @@ class TokenIssuer:
         """Answer `POST /oauth/v2/token`: (HTTP status, JSON body)."""
         if params.get("grant_type") != "refresh_token":
             return 400, {"error": "unsupported_grant_type"}
-        if (params.get("client_id") != self.client_id or params.get("client_secret") != self.client_secret
-                or params.get("refresh_token") != self.refresh_token):
+        if (
+            params.get("client_id") != self.client_id
+            or params.get("client_secret") != self.client_secret
+            or params.get("refresh_token") != self.refresh_token
+        ):
             return 400, {"error": "invalid_code"}
         with self._lock:
             now = self._clock()
@@ -55,7 +65,9 @@ class TokenIssuer:
                 self.denied += 1
                 return 400, {
                     "error": "Access Denied",
-                    "error_description": "You have made too many requests continuously. Please try again after some time.",
+                    "error_description": (
+                        "You have made too many requests continuously. Please try again after some time."
+                    ),
                 }
             self._recent.append(now)
             self.refreshes += 1
@@ -115,8 +127,13 @@ class ApiLimiter:
     `X-Rate-Limit-Minute-*` describe the per-minute window.
     """
 
-    def __init__(self, per_minute: int = 100, daily: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        per_minute: int = 100,
+        daily: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self.per_minute = int(per_minute)
         self.daily = int(daily)
         self._clock = clock
@@ -143,27 +160,54 @@ class ApiLimiter:
             while window and window[0] <= now - 60:
                 window.popleft()
             reset = self._seconds_to_midnight()
-            headers = {"X-Rate-Limit-Limit": str(self.daily), "X-Rate-Limit-Reset": str(reset),
-                       "X-Rate-Limit-Minute-Limit": str(self.per_minute)}
+            headers = {
+                "X-Rate-Limit-Limit": str(self.daily),
+                "X-Rate-Limit-Reset": str(reset),
+                "X-Rate-Limit-Minute-Limit": str(self.per_minute),
+            }
             if self.daily > 0 and used_today >= self.daily:
                 self.daily_limited += 1
-                headers.update({"X-Rate-Limit-Remaining": "0", "Retry-After": str(reset),
-                                "X-Rate-Limit-Minute-Remaining": str(max(0, self.per_minute - len(window)))})
-                return Decision(False, 429, {"code": 45, "message": "You have reached the maximum number of API calls for the day."}, headers)
+                headers.update(
+                    {
+                        "X-Rate-Limit-Remaining": "0",
+                        "Retry-After": str(reset),
+                        "X-Rate-Limit-Minute-Remaining": str(max(0, self.per_minute - len(window))),
+                    }
+                )
+                return Decision(
+                    False,
+                    429,
+                    {"code": 45, "message": "You have reached the maximum number of API calls for the day."},
+                    headers,
+                )
             if self.per_minute > 0 and len(window) >= self.per_minute:
                 self.limited += 1
                 retry_after = max(1, math.ceil(window[0] + 60 - now))
-                headers.update({"X-Rate-Limit-Remaining": str(max(0, self.daily - used_today)),
-                                "X-Rate-Limit-Minute-Remaining": "0", "Retry-After": str(retry_after)})
-                return Decision(False, 429, {
-                    "code": 45,
-                    "message": f"You have made too many requests. The API call limit of {self.per_minute} calls per minute "
-                               "for this organization has been exceeded. Please try again after some time.",
-                }, headers)
+                headers.update(
+                    {
+                        "X-Rate-Limit-Remaining": str(max(0, self.daily - used_today)),
+                        "X-Rate-Limit-Minute-Remaining": "0",
+                        "Retry-After": str(retry_after),
+                    }
+                )
+                return Decision(
+                    False,
+                    429,
+                    {
+                        "code": 45,
+                        "message": f"You have made too many requests. The API call limit of {self.per_minute} "
+                        "calls per minute for this organization has been exceeded. Please try again after some time.",
+                    },
+                    headers,
+                )
             window.append(now)
             self._days[org_id] = (today, used_today + 1)
-            headers.update({"X-Rate-Limit-Remaining": str(max(0, self.daily - used_today - 1)),
-                            "X-Rate-Limit-Minute-Remaining": str(max(0, self.per_minute - len(window)))})
+            headers.update(
+                {
+                    "X-Rate-Limit-Remaining": str(max(0, self.daily - used_today - 1)),
+                    "X-Rate-Limit-Minute-Remaining": str(max(0, self.per_minute - len(window))),
+                }
+            )
             return Decision(True, 200, None, headers)
 
     def used_today(self, org_id: str) -> int:

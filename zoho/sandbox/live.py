@@ -6,6 +6,7 @@ each change's webhook at the receiver. A `drop_rate` share of webhooks is droppe
 purpose and some deletions send nothing at all, as Zoho does, so only the scheduled
 pulls can catch them. `tick()` runs one round synchronously for tests and benches.
 """
+
 from __future__ import annotations
 
 import logging
@@ -35,10 +36,25 @@ TOUCH_WEIGHTS = {
     "credit-notes": 2,
     "warehouses": 1,
 }
-CREATE_WEIGHTS = {"products": 3, "customers": 4, "invoices": 5, "sales-orders": 3, "payments": 2,
-                  "purchase-orders": 1, "bills": 1, "credit-notes": 1}
-DELETE_WEIGHTS = {"products": 2, "customers": 3, "invoices": 3, "sales-orders": 3, "purchase-orders": 1,
-                  "credit-notes": 1, "bills": 1}
+CREATE_WEIGHTS = {
+    "products": 3,
+    "customers": 4,
+    "invoices": 5,
+    "sales-orders": 3,
+    "payments": 2,
+    "purchase-orders": 1,
+    "bills": 1,
+    "credit-notes": 1,
+}
+DELETE_WEIGHTS = {
+    "products": 2,
+    "customers": 3,
+    "invoices": 3,
+    "sales-orders": 3,
+    "purchase-orders": 1,
+    "credit-notes": 1,
+    "bills": 1,
+}
 CREATE_SHARE = 0.06
 DELETE_SHARE = 0.04
 SILENT_DELETE_SHARE = 0.4
@@ -64,8 +80,15 @@ class LiveRunner:
 
     def reset_stats(self) -> None:
         with self._stats_lock:
-            self._stats = {"ticks": 0, "changes": 0, "touches": 0, "creates": 0, "deletes": 0,
-                           "silent_deletes": 0, "errors": 0}
+            self._stats = {
+                "ticks": 0,
+                "changes": 0,
+                "touches": 0,
+                "creates": 0,
+                "deletes": 0,
+                "silent_deletes": 0,
+                "errors": 0,
+            }
         self._rng = random.Random(f"{self.sandbox.options.seed}:live")
 
     def stats(self) -> dict[str, Any]:
@@ -92,8 +115,11 @@ class LiveRunner:
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, args=(self._stop,), name="zoho-sandbox-live", daemon=True)
             self._thread.start()
-            log.info("live mode started: %s changes every %ss", self.sandbox.options.changes_per_tick,
-                     self.sandbox.options.interval)
+            log.info(
+                "live mode started: %s changes every %ss",
+                self.sandbox.options.changes_per_tick,
+                self.sandbox.options.interval,
+            )
 
     def stop(self, timeout: float = 15.0) -> None:
         with self._control:
@@ -156,14 +182,26 @@ class LiveRunner:
                 return None
             delivery = self.sandbox.emit(change)
             self._count(changes=1, touches=1)
-        return {"entity": change.entity, "operation": change.operation, "zoho_id": change.zoho_id,
-                "webhook": delivery.outcome, "status_code": delivery.status_code}
+        return {
+            "entity": change.entity,
+            "operation": change.operation,
+            "zoho_id": change.zoho_id,
+            "webhook": delivery.outcome,
+            "status_code": delivery.status_code,
+        }
 
     @staticmethod
     def _deletable(record: dict[str, Any], referenced: set[str]) -> bool:
         """Zoho refuses to delete what other records point at; documents are deletable as drafts or unreferenced."""
-        for id_field in ("item_id", "contact_id", "invoice_id", "bill_id", "creditnote_id", "salesorder_id",
-                         "purchaseorder_id"):
+        for id_field in (
+            "item_id",
+            "contact_id",
+            "invoice_id",
+            "bill_id",
+            "creditnote_id",
+            "salesorder_id",
+            "purchaseorder_id",
+        ):
             if id_field in record:
                 return record[id_field] not in referenced
         return False

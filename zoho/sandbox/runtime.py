@@ -3,6 +3,7 @@
 The Flask views and the live-mode thread both act through this object, so runtime
 configuration (`/sandbox/config`), resets and statistics have exactly one owner.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -98,19 +99,25 @@ class Sandbox:
     """The state behind one sandbox app."""
 
     def __init__(self, options: SandboxOptions, org: SandboxOrg | None = None) -> None:
+        if org is not None:  # an injected organisation defines what a reset regenerates
+            options.org_id = org.org_id
+            options.seed, options.scale = org.seed, org.scale
         self.initial = dataclasses.replace(options)
         self.options = options
         self._lock = threading.RLock()
-        self._org = org or SandboxOrg.generate(options.seed, options.scale, org_id=options.org_id,
-                                               legacy_warehouses=options.legacy_warehouses)
+        self._org = org or SandboxOrg.generate(
+            options.seed, options.scale, org_id=options.org_id, legacy_warehouses=options.legacy_warehouses
+        )
         self._org.legacy_warehouses = options.legacy_warehouses
-        if org is not None:
-            options.org_id = org.org_id
-            options.seed, options.scale = org.seed, org.scale
         self.issuer = TokenIssuer(options.client_id, options.client_secret, options.refresh_token, options.token_ttl)
         self.limiter = ApiLimiter(options.rate_limit, options.daily_limit)
-        self.sender = WebhookSender(options.webhook_url, options.webhook_secret, timeout=options.webhook_timeout,
-                                    retries=options.webhook_retries, backoff=options.webhook_backoff)
+        self.sender = WebhookSender(
+            options.webhook_url,
+            options.webhook_secret,
+            timeout=options.webhook_timeout,
+            retries=options.webhook_retries,
+            backoff=options.webhook_backoff,
+        )
         self._api_calls = 0
         self._by_path: dict[str, int] = {}
         self._injected = 0
@@ -171,11 +178,22 @@ class Sandbox:
         self.issuer.ttl = o.token_ttl
         self.limiter.per_minute, self.limiter.daily = o.rate_limit, o.daily_limit
         self.sender.url, self.sender.secret = o.webhook_url, o.webhook_secret
-        self.sender.timeout, self.sender.retries, self.sender.backoff = o.webhook_timeout, o.webhook_retries, o.webhook_backoff
+        self.sender.timeout, self.sender.retries, self.sender.backoff = (
+            o.webhook_timeout,
+            o.webhook_retries,
+            o.webhook_backoff,
+        )
         self._org.legacy_warehouses = o.legacy_warehouses
 
-    def reset(self, seed: int | None = None, scale: float | None = None, *, keep_config: bool = False,
-              drop_tokens: bool = False, legacy_warehouses: bool | None = None) -> dict[str, Any]:
+    def reset(
+        self,
+        seed: int | None = None,
+        scale: float | None = None,
+        *,
+        keep_config: bool = False,
+        drop_tokens: bool = False,
+        legacy_warehouses: bool | None = None,
+    ) -> dict[str, Any]:
         """Regenerate the organisation and zero every counter and limit window.
 
         Runtime settings return to the start-up options unless `keep_config`; issued
@@ -194,8 +212,12 @@ class Sandbox:
                 self.options.scale = float(scale)
             if legacy_warehouses is not None:
                 self.options.legacy_warehouses = bool(legacy_warehouses)
-            self._org = SandboxOrg.generate(self.options.seed, self.options.scale, org_id=self.options.org_id,
-                                            legacy_warehouses=self.options.legacy_warehouses)
+            self._org = SandboxOrg.generate(
+                self.options.seed,
+                self.options.scale,
+                org_id=self.options.org_id,
+                legacy_warehouses=self.options.legacy_warehouses,
+            )
             self._api_calls = 0
             self._by_path = {}
             self._injected = 0
@@ -235,15 +257,17 @@ class Sandbox:
 
     # ------------------------------------------------------------------ webhooks
 
-    def emit(self, change: Change, *, honour_drop: bool = True, retries: int | None = None,
-             entity: str | None = None) -> Delivery:
+    def emit(
+        self, change: Change, *, honour_drop: bool = True, retries: int | None = None, entity: str | None = None
+    ) -> Delivery:
         """Send the webhook for a change; a `drop_rate` share is dropped on purpose (and counted)."""
         name = entity or change.entity
         if honour_drop and self.roll_drop():
             self.sender.count(name, "dropped")
             return Delivery(name, change.operation, change.zoho_id, "dropped")
-        return self.sender.deliver(name, change.webhook_key, change.record, change.zoho_id, change.operation,
-                                   retries=retries)
+        return self.sender.deliver(
+            name, change.webhook_key, change.record, change.zoho_id, change.operation, retries=retries
+        )
 
     def suppress(self, change: Change) -> Delivery:
         """A change Zoho sends no webhook for at all (many deletions): counted, never sent."""

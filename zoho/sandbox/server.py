@@ -4,6 +4,7 @@ Tests and end-to-end suites start a sandbox on a free port in-process
 (`with SandboxServer(scale=0.1) as sb: sb.url`); `python -m zoho.sandbox` serves one
 in the foreground. Both use `werkzeug.serving.make_server(..., threaded=True)`.
 """
+
 from __future__ import annotations
 
 import logging

@@ -4,6 +4,7 @@ The scheme is Zoho Billing's published one, which the receiver implements: every
 query parameter sorted by key and concatenated as `key1value1key2value2…`, then the
 raw JSON body bytes; HMAC-SHA256 keyed with the webhook secret, as lowercase hex.
 """
+
 from __future__ import annotations
 
 import hashlib

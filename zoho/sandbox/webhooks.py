@@ -5,10 +5,12 @@ record's module key, `?event=deleted` for deletions, a few retries on failure, a
 deliberate `drop_rate` share that never leaves (Zoho drops webhooks under load; the
 scheduled pulls are the safety net). Every outcome is counted per entity.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -39,8 +41,14 @@ class Delivery:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "entity": self.entity, "operation": self.operation, "zoho_id": self.zoho_id, "outcome": self.outcome,
-            "status_code": self.status_code, "attempts": self.attempts, "response": self.response, "error": self.error,
+            "entity": self.entity,
+            "operation": self.operation,
+            "zoho_id": self.zoho_id,
+            "outcome": self.outcome,
+            "status_code": self.status_code,
+            "attempts": self.attempts,
+            "response": self.response,
+            "error": self.error,
             "delivered": self.outcome == "sent",
         }
 
@@ -64,8 +72,15 @@ def encode_body(key: str, record: dict[str, Any]) -> bytes:
 class WebhookSender:
     """Signs and posts webhooks, retrying like Zoho; thread-safe counters for `/sandbox/stats`."""
 
-    def __init__(self, url: str, secret: str, *, timeout: float = 10.0, retries: int = 3,
-                 backoff: tuple[float, ...] = (0.2, 0.5, 1.0)) -> None:
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        backoff: tuple[float, ...] = (0.2, 0.5, 1.0),
+    ) -> None:
         self.url = url
         self.secret = secret
         self.timeout = timeout
@@ -73,13 +88,14 @@ class WebhookSender:
         self.backoff = backoff
         self._lock = threading.Lock()
         self._stats = WebhookStats()
-        self._local = threading.local()
+        # request threads come and go; a small pool keeps connections alive across them
+        self._sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
 
     def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+        try:
+            return self._sessions.get_nowait()
+        except queue.Empty:
+            return requests.Session()
 
     def count(self, entity: str, outcome: str) -> None:
         with self._lock:
@@ -95,46 +111,69 @@ class WebhookSender:
         with self._lock:
             self._stats = WebhookStats()
 
-    def build(self, entity: str, key: str, record: dict[str, Any], operation: str) -> tuple[str, dict[str, str], bytes, dict[str, str]]:
+    def build(
+        self, entity: str, key: str, record: dict[str, Any], operation: str
+    ) -> tuple[str, dict[str, str], bytes, dict[str, str]]:
         """(url, query, body, headers) of the request that carries this change."""
         query = {"event": "deleted"} if operation == "delete" else {}
         body = encode_body(key, record)
         url = f"{self.url.rstrip('/')}/api/zoho/webhooks/{entity}"
         if query:
             url = f"{url}?{urlencode(query)}"
-        headers = {"Content-Type": "application/json", "X-Zoho-Webhook-Signature": sign(self.secret, query, body),
-                   "User-Agent": "Zoho-Webhook-Sandbox/1.0"}
+        headers = {
+            "Content-Type": "application/json",
+            "X-Zoho-Webhook-Signature": sign(self.secret, query, body),
+            "User-Agent": "Zoho-Webhook-Sandbox/1.0",
+        }
         return url, query, body, headers
 
-    def deliver(self, entity: str, key: str, record: dict[str, Any], zoho_id: str, operation: str = "upsert",
-                retries: int | None = None) -> Delivery:
+    def deliver(
+        self,
+        entity: str,
+        key: str,
+        record: dict[str, Any],
+        zoho_id: str,
+        operation: str = "upsert",
+        retries: int | None = None,
+    ) -> Delivery:
         """Post one webhook now, retrying non-2xx answers and connection errors with a short backoff."""
         if not self.url:
             self.count(entity, "skipped")
             return Delivery(entity, operation, zoho_id, "skipped", error="no webhook_url configured")
         url, _query, body, headers = self.build(entity, key, record, operation)
-        attempts = 1 + (self.retries if retries is None else retries)
+        attempts = 1 + max(0, self.retries if retries is None else retries)
         result = Delivery(entity, operation, zoho_id, "failed")
-        for attempt in range(attempts):
-            if attempt:
-                time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)])
-            result.attempts = attempt + 1
-            try:
-                response = self._session().post(url, data=body, headers=headers, timeout=self.timeout)
-            except requests.RequestException as e:
-                result.status_code, result.response = None, None
-                result.error = type(e).__name__
-                continue
-            result.status_code = response.status_code
-            try:
-                result.response = response.json()
-            except ValueError:
-                result.response = response.text[:500]
-            if 200 <= response.status_code < 300:
-                result.outcome, result.error = "sent", None
-                break
-            result.error = f"HTTP {response.status_code}"
+        session = self._session()
+        try:
+            for attempt in range(attempts):
+                if attempt:
+                    time.sleep(self.backoff[min(attempt - 1, len(self.backoff) - 1)] if self.backoff else 0)
+                result.attempts = attempt + 1
+                try:
+                    response = session.post(url, data=body, headers=headers, timeout=self.timeout)
+                except requests.RequestException as e:
+                    result.status_code, result.response = None, None
+                    result.error = type(e).__name__
+                    continue
+                result.status_code = response.status_code
+                try:
+                    result.response = response.json()
+                except ValueError:
+                    result.response = response.text[:500]
+                if 200 <= response.status_code < 300:
+                    result.outcome, result.error = "sent", None
+                    break
+                result.error = f"HTTP {response.status_code}"
+        finally:
+            self._sessions.put(session)
         self.count(entity, result.outcome)
         if result.outcome != "sent":
-            log.warning("webhook %s %s/%s failed after %d attempts: %s", operation, entity, zoho_id, result.attempts, result.error)
+            log.warning(
+                "webhook %s %s/%s failed after %d attempts: %s",
+                operation,
+                entity,
+                zoho_id,
+                result.attempts,
+                result.error,
+            )
         return result

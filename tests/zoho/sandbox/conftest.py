@@ -4,6 +4,7 @@ One sandbox serves the whole session on a free port; every test starts from a re
 (seeded organisation regenerated, counters and limits zeroed, settings back to the
 start-up values), so tests are independent without paying for a new server each.
 """
+
 from __future__ import annotations
 
 import json
@@ -116,8 +117,15 @@ class Zoho:
         self.token = response.json()["access_token"]
         return self.token
 
-    def get(self, path: str, params: dict[str, Any] | None = None, *, org: str | None = ORG_ID,
-            token: str | None = None, auth: str | None = None) -> requests.Response:
+    def get(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        org: str | None = ORG_ID,
+        token: str | None = None,
+        auth: str | None = None,
+    ) -> requests.Response:
         query = dict(params or {})
         if org is not None:
             query.setdefault("organization_id", org)
@@ -166,8 +174,13 @@ def receiver() -> Receiver:
 
 @pytest.fixture(scope="session")
 def sandbox_server(receiver: Receiver) -> SandboxServer:
-    server = SandboxServer(scale=SCALE, webhook_url=receiver.url, webhook_secret=WEBHOOK_SECRET,
-                           webhook_backoff=(0.01, 0.02, 0.03), interval=0.05).start()
+    server = SandboxServer(
+        scale=SCALE,
+        webhook_url=receiver.url,
+        webhook_secret=WEBHOOK_SECRET,
+        webhook_backoff=(0.01, 0.02, 0.03),
+        interval=0.05,
+    ).start()
     yield server
     server.stop()
 

@@ -1,4 +1,5 @@
 """The Books v3 / Inventory v1 subset: auth, organisation, envelopes, paging, filters, sorting, details, images."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -92,8 +93,10 @@ def test_paging_sorted_by_last_modified_time_is_stable(zoho: Zoho) -> None:
     assert stamps == sorted(stamps, reverse=True)
 
 
-@pytest.mark.parametrize("path,key", [("/inventory/v1/items", "items"), ("/books/v3/invoices", "invoices"),
-                                      ("/books/v3/contacts", "contacts")])
+@pytest.mark.parametrize(
+    "path,key",
+    [("/inventory/v1/items", "items"), ("/books/v3/invoices", "invoices"), ("/books/v3/contacts", "contacts")],
+)
 def test_sorting_ascending_by_modified_and_created_time(zoho: Zoho, path: str, key: str) -> None:
     for column in ("last_modified_time", "created_time"):
         rows = zoho.all_rows(path, key, {"sort_column": column, "sort_order": "A"})
@@ -129,8 +132,12 @@ def test_invalid_last_modified_time_is_rejected(zoho: Zoho) -> None:
 
 
 def test_inventory_bills_ignores_every_filter_but_paging(zoho: Zoho) -> None:
-    future = {"last_modified_time": "2099-01-01T00:00:00+0300", "status": "paid", "sort_column": "total",
-              "sort_order": "D"}
+    future = {
+        "last_modified_time": "2099-01-01T00:00:00+0300",
+        "status": "paid",
+        "sort_column": "total",
+        "sort_order": "D",
+    }
     books = zoho.ok("/books/v3/bills", future)
     assert books["bills"] == []
     everything = zoho.all_rows("/inventory/v1/bills", "bills", future, per_page=7)
@@ -164,14 +171,25 @@ def test_documents_list_rows_are_summaries_and_details_carry_line_items(
         for key, value in row.items():  # a summary is a projection of the detail
             assert detail[key] == value, key
         line = detail["line_items"][0]
-        assert {"line_item_id", "item_id", "name", "sku", "quantity", "rate", "discount", "tax_percentage",
-                "item_total", "unit"} <= set(line)
+        assert {
+            "line_item_id",
+            "item_id",
+            "name",
+            "sku",
+            "quantity",
+            "rate",
+            "discount",
+            "tax_percentage",
+            "item_total",
+            "unit",
+        } <= set(line)
         assert detail["sub_total"] == pytest.approx(sum(float(li["item_total"]) for li in detail["line_items"]))
 
 
 @pytest.mark.parametrize("path,list_key,detail_key,id_field", DETAILS)
-def test_detail_of_a_missing_record_is_404_code_1002(zoho: Zoho, path: str, list_key: str, detail_key: str,
-                                                     id_field: str) -> None:
+def test_detail_of_a_missing_record_is_404_code_1002(
+    zoho: Zoho, path: str, list_key: str, detail_key: str, id_field: str
+) -> None:
     response = zoho.get(f"{path}/2646610000999999999")
     assert response.status_code == 404
     body = response.json()
@@ -182,17 +200,27 @@ def test_detail_of_a_missing_record_is_404_code_1002(zoho: Zoho, path: str, list
 
 def test_items_carry_locations_and_price_book_rates(zoho: Zoho) -> None:
     items = zoho.all_rows("/inventory/v1/items", "items")
-    books = {b["pricebook_id"]: zoho.ok(f"/inventory/v1/pricebooks/{b['pricebook_id']}")["pricebook"]
-             for b in zoho.ok("/inventory/v1/pricebooks")["pricebooks"]}
+    books = {
+        b["pricebook_id"]: zoho.ok(f"/inventory/v1/pricebooks/{b['pricebook_id']}")["pricebook"]
+        for b in zoho.ok("/inventory/v1/pricebooks")["pricebooks"]
+    }
     assert {b["name"] for b in books.values()} >= {"Consumer Price List", "Wholesale Price List"}
     rates = {(pbi["item_id"], pid): pbi["pricebook_rate"] for pid, b in books.items() for pbi in b["pricebook_items"]}
     goods = [i for i in items if i["product_type"] == "goods"]
     for item in goods:
         assert len(item["locations"]) == 3
         loc = item["locations"][0]
-        assert {"location_id", "location_name", "status", "is_primary", "location_stock_on_hand",
-                "location_available_stock", "location_actual_available_stock", "location_committed_stock",
-                "location_available_for_sale_stock"} <= set(loc)
+        assert {
+            "location_id",
+            "location_name",
+            "status",
+            "is_primary",
+            "location_stock_on_hand",
+            "location_available_stock",
+            "location_actual_available_stock",
+            "location_committed_stock",
+            "location_available_for_sale_stock",
+        } <= set(loc)
         assert item["stock_on_hand"] == sum(x["location_stock_on_hand"] for x in item["locations"])
         for entry in item["pricebook_rates"]:
             assert rates[(item["item_id"], entry["pricebook_id"])] == entry["pricebook_rate"]
@@ -206,12 +234,18 @@ def test_price_book_detail_has_items_with_discounts_and_brackets(zoho: Zoho) -> 
     books = zoho.ok("/inventory/v1/pricebooks")["pricebooks"]
     assert len(books) == 4 and all("pricebook_items" not in b for b in books)
     assert {b["pricebook_type"] for b in books} == {"per_item", "fixed_percentage"}
-    entries = [e for b in books for e in zoho.ok(f"/inventory/v1/pricebooks/{b['pricebook_id']}")["pricebook"]["pricebook_items"]]
+    entries = [
+        e
+        for b in books
+        for e in zoho.ok(f"/inventory/v1/pricebooks/{b['pricebook_id']}")["pricebook"]["pricebook_items"]
+    ]
     discounts = {e["pricebook_discount"] for e in entries}
     assert "" in discounts and any(d.endswith("%") for d in discounts) and any(d and d[-1].isdigit() for d in discounts)
     bracketed = [e for e in entries if e["price_brackets"]]
     assert bracketed
-    assert {"start_quantity", "end_quantity", "pricebook_rate", "pricebook_discount"} <= set(bracketed[0]["price_brackets"][0])
+    assert {"start_quantity", "end_quantity", "pricebook_rate", "pricebook_discount"} <= set(
+        bracketed[0]["price_brackets"][0]
+    )
 
 
 def test_legacy_warehouses_view(zoho: Zoho) -> None:
@@ -224,7 +258,9 @@ def test_legacy_warehouses_view(zoho: Zoho) -> None:
     zoho.configure(legacy_warehouses=True)
     item = zoho.ok(f"/inventory/v1/items/{item['item_id']}")["item"]
     assert "locations" not in item and len(item["warehouses"]) == 3
-    assert {"warehouse_id", "warehouse_name", "warehouse_stock_on_hand", "warehouse_available_stock"} <= set(item["warehouses"][0])
+    assert {"warehouse_id", "warehouse_name", "warehouse_stock_on_hand", "warehouse_available_stock"} <= set(
+        item["warehouses"][0]
+    )
 
 
 def test_itemdetails_returns_full_records_for_up_to_100_ids(zoho: Zoho) -> None:

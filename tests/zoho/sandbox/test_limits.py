@@ -1,4 +1,5 @@
 """Zoho's API limits as the sandbox enforces them: per-minute window with Retry-After, daily budget, injected 500s."""
+
 from __future__ import annotations
 
 from tests.zoho.sandbox.conftest import Zoho

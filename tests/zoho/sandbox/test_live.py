@@ -1,4 +1,5 @@
 """Live mode: background changes with webhooks, a deliberate drop share, silent deletes, all accounted for."""
+
 from __future__ import annotations
 
 import time
@@ -37,7 +38,9 @@ def test_every_change_is_sent_dropped_or_silent_and_accounted(zoho: Zoho, receiv
 def test_live_changes_show_up_in_incremental_pulls(zoho: Zoho) -> None:
     start = max(parse_time(r["last_modified_time"]) for r in zoho.records("products"))
     changes = _tick(zoho, ticks=5, changes=4)
-    changed_items = {c["zoho_id"] for c in changes if c["entity"] in ("products", "stock") and c["operation"] == "upsert"}
+    changed_items = {
+        c["zoho_id"] for c in changes if c["entity"] in ("products", "stock") and c["operation"] == "upsert"
+    }
     assert changed_items
     since = time.strftime("%Y-%m-%dT%H:%M:%S+0300", time.gmtime(start + 3 * 3600))
     pulled = {r["item_id"] for r in zoho.all_rows("/inventory/v1/items", "items", {"last_modified_time": since})}

@@ -1,4 +1,5 @@
 """`python -m zoho.sandbox`: options, environment defaults, and a real foreground server."""
+
 from __future__ import annotations
 
 import os
@@ -19,7 +20,9 @@ def test_options_and_their_defaults() -> None:
     assert args.org_id == "748369814" and args.rate_limit == 100 and args.daily_limit == 10000
     assert args.token_ttl == 3600 and args.live is False and args.drop_rate == 0.0
     assert args.webhook_url == "http://127.0.0.1:8000" and args.interval == 2.0 and args.changes_per_tick == 3
-    args = build_parser().parse_args(["--port", "9999", "--seed", "7", "--live", "--legacy-warehouses", "--drop-rate", "0.2"])
+    args = build_parser().parse_args(
+        ["--port", "9999", "--seed", "7", "--live", "--legacy-warehouses", "--drop-rate", "0.2"]
+    )
     assert args.port == 9999 and args.seed == 7 and args.live and args.legacy_warehouses and args.drop_rate == 0.2
 
 
@@ -40,8 +43,24 @@ def _free_port() -> int:
 def test_module_serves_until_terminated() -> None:
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "zoho.sandbox", "--port", str(port), "--seed", "3", "--scale", "0.05",
-                             "--org-id", "111222333"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zoho.sandbox",
+            "--port",
+            str(port),
+            "--seed",
+            "3",
+            "--scale",
+            "0.05",
+            "--org-id",
+            "111222333",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

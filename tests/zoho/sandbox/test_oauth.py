@@ -1,4 +1,5 @@
 """OAuth as Zoho Accounts does it: refresh grant, expiry, the 10-per-10-minutes refresh limit, live-token cap."""
+
 from __future__ import annotations
 
 import time

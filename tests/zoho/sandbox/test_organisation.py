@@ -1,4 +1,5 @@
 """The seeded organisation: deterministic from the seed, shaped like TSH's real Zoho data."""
+
 from __future__ import annotations
 
 import re
@@ -51,7 +52,12 @@ def test_ids_are_unique_19_digit_strings_with_tsh_prefix(full_org: SandboxOrg) -
     ids = [r[COLLECTIONS[name].id_field] for name, rows in data.items() for r in rows]
     assert len(ids) == len(set(ids))
     assert all(isinstance(i, str) and len(i) == 19 and i.startswith("2646610000") for i in ids)
-    line_ids = [li["line_item_id"] for name in ("invoices", "bills", "salesorders") for r in data[name] for li in r["line_items"]]
+    line_ids = [
+        li["line_item_id"]
+        for name in ("invoices", "bills", "salesorders")
+        for r in data[name]
+        for li in r["line_items"]
+    ]
     assert len(line_ids) == len(set(line_ids)) and not set(line_ids) & set(ids)
 
 
@@ -72,17 +78,46 @@ def test_items_look_like_tsh_products(full_org: SandboxOrg) -> None:
     assert len(arabic) > len(items) / 2
     sample = arabic[0]
     field = next(cf for cf in sample["custom_fields"] if cf["api_name"] == "cf_name_ar")
-    assert field["label"] == "Name AR" and field["customfield_id"] and field["value"] == sample["custom_field_hash"]["cf_name_ar"]
+    assert (
+        field["label"] == "Name AR"
+        and field["customfield_id"]
+        and field["value"] == sample["custom_field_hash"]["cf_name_ar"]
+    )
     assert sample["custom_field_hash"]["cf_name_ar_unformatted"] == field["value"]
     assert any("cf_description_ar" in i["custom_field_hash"] for i in items)
     assert any(i["image_name"] == "" for i in items)
     services = [i for i in items if i["product_type"] == "service"]
     assert services and all(i["stock_on_hand"] == "" and i["available_stock"] == "" for i in services)
-    assert any(i["reorder_level"] == "" for i in items) and any(isinstance(i["reorder_level"], str) and i["reorder_level"] for i in items)
-    for key in ("item_id", "name", "sku", "unit", "brand", "category_name", "rate", "purchase_rate", "status", "item_type",
-                "product_type", "description", "stock_on_hand", "available_stock", "actual_available_stock",
-                "reorder_level", "image_name", "image_type", "image_document_id", "tax_percentage", "created_time",
-                "last_modified_time", "rate_formatted", "locations", "pricebook_rates"):
+    assert any(i["reorder_level"] == "" for i in items) and any(
+        isinstance(i["reorder_level"], str) and i["reorder_level"] for i in items
+    )
+    for key in (
+        "item_id",
+        "name",
+        "sku",
+        "unit",
+        "brand",
+        "category_name",
+        "rate",
+        "purchase_rate",
+        "status",
+        "item_type",
+        "product_type",
+        "description",
+        "stock_on_hand",
+        "available_stock",
+        "actual_available_stock",
+        "reorder_level",
+        "image_name",
+        "image_type",
+        "image_document_id",
+        "tax_percentage",
+        "created_time",
+        "last_modified_time",
+        "rate_formatted",
+        "locations",
+        "pricebook_rates",
+    ):
         assert key in items[0], key
 
 
@@ -91,12 +126,30 @@ def test_contacts_documents_and_payments_are_coherent(full_org: SandboxOrg) -> N
     contacts = {c["contact_id"]: c for c in data["contacts"]}
     assert {c["currency_code"] for c in contacts.values()} == {"IQD", "USD"}
     contact = next(iter(contacts.values()))
-    for key in ("contact_name", "company_name", "contact_type", "status", "payment_terms", "payment_terms_label",
-                "currency_code", "outstanding_receivable_amount", "outstanding_payable_amount",
-                "unused_credits_receivable_amount", "credit_limit", "first_name", "last_name", "email", "phone",
-                "mobile", "billing_address", "shipping_address"):
+    for key in (
+        "contact_name",
+        "company_name",
+        "contact_type",
+        "status",
+        "payment_terms",
+        "payment_terms_label",
+        "currency_code",
+        "outstanding_receivable_amount",
+        "outstanding_payable_amount",
+        "unused_credits_receivable_amount",
+        "credit_limit",
+        "first_name",
+        "last_name",
+        "email",
+        "phone",
+        "mobile",
+        "billing_address",
+        "shipping_address",
+    ):
         assert key in contact, key
-    assert {"attention", "address", "street2", "city", "state", "zip", "country", "phone"} <= set(contact["billing_address"])
+    assert {"attention", "address", "street2", "city", "state", "zip", "country", "phone"} <= set(
+        contact["billing_address"]
+    )
     invoices = {i["invoice_id"]: i for i in data["invoices"]}
     for inv in invoices.values():
         assert contacts[inv["customer_id"]]["contact_type"] == "customer"

@@ -1,4 +1,5 @@
 """Sandbox controls that change Zoho's data: touch, create, delete, and the records view used for comparisons."""
+
 from __future__ import annotations
 
 import pytest
@@ -60,8 +61,11 @@ def test_touching_a_payment(zoho: Zoho) -> None:
 
 def test_touch_with_fields_sets_them(zoho: Zoho) -> None:
     item = zoho.records("products")[3]
-    after = zoho.control("POST", f"/records/products/{item['item_id']}/touch",
-                         json={"fields": {"rate": 123250, "name": "Renamed Router"}}).json()["record"]
+    after = zoho.control(
+        "POST",
+        f"/records/products/{item['item_id']}/touch",
+        json={"fields": {"rate": 123250, "name": "Renamed Router"}},
+    ).json()["record"]
     assert after["rate"] == 123250 and after["name"] == "Renamed Router" and after["rate_formatted"] == "IQD123,250"
     listed = zoho.ok("/inventory/v1/items", {"search_text": "Renamed Router"})["items"]
     assert [r["item_id"] for r in listed] == [item["item_id"]]
@@ -72,13 +76,23 @@ def test_stock_touch_keeps_totals_equal_to_location_sums(zoho: Zoho) -> None:
     for item in goods[:15]:
         after = zoho.control("POST", f"/records/stock/{item['item_id']}/touch", json={}).json()["record"]
         assert after["stock_on_hand"] == sum(loc["location_stock_on_hand"] for loc in after["locations"])
-        assert after["available_for_sale_stock"] == sum(loc["location_available_for_sale_stock"] for loc in after["locations"])
+        assert after["available_for_sale_stock"] == sum(
+            loc["location_available_for_sale_stock"] for loc in after["locations"]
+        )
         assert all(loc["location_committed_stock"] <= loc["location_stock_on_hand"] for loc in after["locations"])
     item = goods[0]
     primary = next(loc for loc in item["locations"] if loc["is_primary"])
-    after = zoho.control("POST", f"/records/stock/{item['item_id']}/touch", json={"fields": {
-        "locations": [{"location_id": primary["location_id"], "location_stock_on_hand": 77, "location_committed_stock": 0}]
-    }}).json()["record"]
+    after = zoho.control(
+        "POST",
+        f"/records/stock/{item['item_id']}/touch",
+        json={
+            "fields": {
+                "locations": [
+                    {"location_id": primary["location_id"], "location_stock_on_hand": 77, "location_committed_stock": 0}
+                ]
+            }
+        },
+    ).json()["record"]
     assert next(loc for loc in after["locations"] if loc["is_primary"])["location_stock_on_hand"] == 77
 
 
@@ -105,8 +119,11 @@ def test_create_assigns_ids_and_publishes(zoho: Zoho) -> None:
     assert created["name"] == "Sandbox Test Cable" and created["rate"] == 5000
     assert zoho.ok(f"/inventory/v1/items/{item_id}")["item"] == created
     assert item_id in {r["item_id"] for r in zoho.all_rows("/inventory/v1/items", "items")}
-    own = zoho.control("POST", "/records/customers", json={"record": {"contact_id": "2646610000000000777",
-                                                                        "contact_name": "Own Id Co"}}).json()["record"]
+    own = zoho.control(
+        "POST",
+        "/records/customers",
+        json={"record": {"contact_id": "2646610000000000777", "contact_name": "Own Id Co"}},
+    ).json()["record"]
     assert own["contact_id"] == "2646610000000000777" and own["contact_type"] == "customer"
     assert own["customer_name"] == "Own Id Co"
     duplicate = zoho.control("POST", "/records/customers", json={"record": {"contact_id": "2646610000000000777"}})
@@ -118,7 +135,10 @@ def test_created_records_are_complete(zoho: Zoho, entity: str) -> None:
     body = {"record": {"payment_type": "vendor"}} if entity == "payments" else {}
     created = zoho.control("POST", f"/records/{entity}", json=body).json()["record"]
     zoho_id = created[ID_FIELDS[entity]]
-    assert zoho.control("GET", f"/records/{entity}/{zoho_id}").json()["record"]["last_modified_time"] == created["last_modified_time"]
+    assert (
+        zoho.control("GET", f"/records/{entity}/{zoho_id}").json()["record"]["last_modified_time"]
+        == created["last_modified_time"]
+    )
     if entity == "payments":
         assert zoho.ok(f"/books/v3/vendorpayments/{zoho_id}")["vendorpayment"]["payment_id"] == zoho_id
 

@@ -1,4 +1,5 @@
 """Outgoing webhooks: Zoho's default payload, the HMAC signature, deletes, retries, drops."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +14,7 @@ from zoho.sandbox.signing import signing_payload
 def test_sign_is_hmac_sha256_hex_over_sorted_query_then_body() -> None:
     body = b'{"created_date":"2019-03-06","event_id":"5675"}'
     query = {"subscription_id": "90343", "name": "basic"}
-    assert signing_payload(query, body) == b'namebasicsubscription_id90343' + body
+    assert signing_payload(query, body) == b"namebasicsubscription_id90343" + body
     expected = hmac.new(b"secret", b"namebasicsubscription_id90343" + body, hashlib.sha256).hexdigest()
     assert sign("secret", query, body) == expected
     assert sign("secret", {}, body) == hmac.new(b"secret", body, hashlib.sha256).hexdigest()
@@ -36,18 +37,44 @@ def test_fired_upsert_carries_the_detail_record_signed(zoho: Zoho, receiver: Rec
 
 
 def test_every_entity_uses_its_module_key(zoho: Zoho, receiver: Receiver) -> None:
-    expected = {"products": "item", "stock": "item", "customers": "contact", "vendors": "contact",
-                "invoices": "invoice", "bills": "bill", "credit-notes": "creditnote", "prices": "pricebook",
-                "warehouses": "location", "sales-orders": "salesorder", "purchase-orders": "purchaseorder"}
-    for entity, key in expected.items():
+    expected = {
+        "products": "item",
+        "stock": "item",
+        "customers": "contact",
+        "vendors": "contact",
+        "invoices": "invoice",
+        "bills": "bill",
+        "credit-notes": "creditnote",
+        "prices": "pricebook",
+        "warehouses": "location",
+        "sales-orders": "salesorder",
+        "purchase-orders": "purchaseorder",
+    }
+    for entity in expected:
         record = zoho.records(entity)[0]
-        zoho_id = next(v for k, v in record.items() if k.endswith("_id") and k in (
-            "item_id", "contact_id", "invoice_id", "bill_id", "creditnote_id", "pricebook_id", "location_id",
-            "salesorder_id", "purchaseorder_id"))
+        zoho_id = next(
+            v
+            for k, v in record.items()
+            if k.endswith("_id")
+            and k
+            in (
+                "item_id",
+                "contact_id",
+                "invoice_id",
+                "bill_id",
+                "creditnote_id",
+                "pricebook_id",
+                "location_id",
+                "salesorder_id",
+                "purchaseorder_id",
+            )
+        )
         assert zoho.control("POST", "/webhooks/fire", json={"entity": entity, "zoho_id": zoho_id}).json()["delivered"]
     payments = zoho.records("payments")
-    for payment in (next(p for p in payments if p["payment_type"] == "customer"),
-                    next(p for p in payments if p["payment_type"] == "vendor")):
+    for payment in (
+        next(p for p in payments if p["payment_type"] == "customer"),
+        next(p for p in payments if p["payment_type"] == "vendor"),
+    ):
         zoho.control("POST", "/webhooks/fire", json={"entity": "payments", "zoho_id": payment["payment_id"]})
     hits = receiver.all()
     assert all(h.signature_ok for h in hits)
@@ -82,8 +109,10 @@ def test_delete_webhook_uses_event_deleted_in_the_signature(zoho: Zoho, receiver
     [hit] = receiver.all()
     assert hit.path == "/api/zoho/webhooks/customers" and hit.query == {"event": "deleted"}
     assert hit.headers["X-Zoho-Webhook-Signature"] == sign(WEBHOOK_SECRET, {"event": "deleted"}, hit.body)
-    assert hmac.new(WEBHOOK_SECRET.encode(), b"eventdeleted" + hit.body, hashlib.sha256).hexdigest() == \
-        hit.headers["X-Zoho-Webhook-Signature"]
+    assert (
+        hmac.new(WEBHOOK_SECRET.encode(), b"eventdeleted" + hit.body, hashlib.sha256).hexdigest()
+        == hit.headers["X-Zoho-Webhook-Signature"]
+    )
     assert hit.json == {"contact": customer}
 
 
@@ -91,8 +120,9 @@ def test_a_delete_webhook_can_be_fired_after_a_silent_delete(zoho: Zoho, receive
     invoice = zoho.records("invoices")[0]
     zoho.control("DELETE", f"/records/invoices/{invoice['invoice_id']}")
     assert receiver.all() == []
-    result = zoho.control("POST", "/webhooks/fire", json={"entity": "invoices", "zoho_id": invoice["invoice_id"],
-                                                           "operation": "delete"}).json()
+    result = zoho.control(
+        "POST", "/webhooks/fire", json={"entity": "invoices", "zoho_id": invoice["invoice_id"], "operation": "delete"}
+    ).json()
     assert result["delivered"]
     [hit] = receiver.all()
     assert hit.query == {"event": "deleted"} and hit.json["invoice"]["invoice_id"] == invoice["invoice_id"]
@@ -108,8 +138,9 @@ def test_receiver_errors_are_retried_then_counted_failed(zoho: Zoho, receiver: R
     assert len(receiver.all()) == 4
     assert zoho.stats()["webhooks"]["failed"] == 1
     receiver.status = 200
-    assert zoho.control("POST", "/webhooks/fire", json={"entity": "products", "zoho_id": item["item_id"],
-                                                         "retries": 0}).json()["delivered"]
+    assert zoho.control(
+        "POST", "/webhooks/fire", json={"entity": "products", "zoho_id": item["item_id"], "retries": 0}
+    ).json()["delivered"]
 
 
 def test_an_unreachable_receiver_counts_as_failed(zoho: Zoho) -> None:
@@ -126,7 +157,9 @@ def test_drop_rate_drops_touch_webhooks_but_not_fired_ones(zoho: Zoho, receiver:
     touched = zoho.control("POST", f"/records/products/{item['item_id']}/touch", json={"webhook": True}).json()
     assert touched["webhook"]["outcome"] == "dropped"
     assert receiver.all() == []
-    assert zoho.control("POST", "/webhooks/fire", json={"entity": "products", "zoho_id": item["item_id"]}).json()["delivered"]
+    assert zoho.control("POST", "/webhooks/fire", json={"entity": "products", "zoho_id": item["item_id"]}).json()[
+        "delivered"
+    ]
     stats = zoho.stats()["webhooks"]
     assert stats["dropped"] == 1 and stats["sent"] == 1
 
