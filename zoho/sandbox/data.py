@@ -641,13 +641,17 @@ class SandboxOrg:
         if coll == "items":
             self._apply_item_fields(record, fields)
         else:
+            if coll == "locations":
+                # the legacy view's names map onto the location the warehouse really is
+                for legacy, current in (("warehouse_name", "location_name"), ("is_primary", "is_primary_location")):
+                    if legacy in fields:
+                        fields[current] = fields.pop(legacy)
+                fields.pop("warehouse_id", None)
             record.update(fields)
             if coll in gen.DOC_KINDS and ("line_items" in fields or not {"total", "sub_total"} & set(fields)):
                 gen.finalize_document(record, coll)
                 if "status" in fields:  # the caller's status wins over the one derived from the balance
                     record["status"] = fields["status"]
-            if coll == "locations" and self.legacy_warehouses and "warehouse_name" in fields:
-                record["location_name"] = fields["warehouse_name"]
         if coll == "contacts":
             name = record.get("contact_name", "")
             if record.get("contact_type") == "customer":

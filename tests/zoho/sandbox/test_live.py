@@ -79,3 +79,47 @@ def test_reset_stops_live_mode(zoho: Zoho) -> None:
     zoho.control("POST", "/live", json={"enabled": True, "interval": 0.05})
     zoho.control("POST", "/reset", json={})
     assert zoho.control("GET", "/live").json()["enabled"] is False
+
+
+def test_readers_and_live_writers_run_concurrently_without_errors(zoho: Zoho) -> None:
+    import threading
+
+    zoho.configure(webhook_url="")  # no receiver needed: counted as skipped
+    zoho.control("POST", "/live", json={"enabled": True, "interval": 0.01, "changes_per_tick": 5})
+    token = zoho.login()
+    failures: list[str] = []
+
+    def read(path: str, key: str) -> None:
+        client = Zoho(zoho.base)
+        client.token = token
+        for _ in range(3):
+            page = 1
+            while True:
+                response = client.get(path, {"page": page, "per_page": 100})
+                if response.status_code != 200:
+                    failures.append(f"{path}: {response.status_code} {response.text[:200]}")
+                    return
+                body = response.json()
+                for row in body[key][:3]:
+                    id_field = next(k for k in row if k.endswith("_id"))
+                    detail = client.get(f"{path}/{row[id_field]}")
+                    if detail.status_code not in (200, 404):  # 404: deleted meanwhile
+                        failures.append(f"{path}/{row[id_field]}: {detail.status_code}")
+                if not body["page_context"]["has_more_page"]:
+                    break
+                page += 1
+
+    paths = [
+        ("/inventory/v1/items", "items"),
+        ("/books/v3/invoices", "invoices"),
+        ("/books/v3/contacts", "contacts"),
+        ("/books/v3/salesorders", "salesorders"),
+    ]
+    threads = [threading.Thread(target=read, args=p) for p in paths]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    status = zoho.control("POST", "/live", json={"enabled": False}).json()
+    assert failures == []
+    assert status["errors"] == 0 and status["changes"] > 0
