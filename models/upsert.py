@@ -93,20 +93,20 @@ def _dedupe_newest(records: list[Record]) -> list[Record]:
     return list(best.values())
 
 
-def _upsert_group(session: Session, records: list[Record]) -> list[tuple[Record, int]]:
-    model = records[0].model
-    table = model.__table__
-    conflict = records[0].conflict_columns
-    columns = list(records[0].values)
-    if "last_synced_at" in table.c and "last_synced_at" not in columns:
-        columns.append("last_synced_at")
-    rows = []
-    for rec in records:
-        row = dict(rec.values)
-        if "last_synced_at" in table.c:
-            row.setdefault("last_synced_at", func.now())
-        rows.append(row)
-    stmt = pg_insert(table).values(rows)
+_statements: dict[tuple, Any] = {}
+
+
+def _upsert_statement(table, conflict: tuple[str, ...], columns: tuple[str, ...]):
+    """The cached `INSERT … ON CONFLICT DO UPDATE … WHERE fresher RETURNING id, key` for one row shape.
+
+    Built once per (table, conflict key, column set) and executed with a list of parameter
+    sets, so SQLAlchemy compiles it once and batches rows into multi-row VALUES itself.
+    """
+    cache_key = (table.name, conflict, columns)
+    stmt = _statements.get(cache_key)
+    if stmt is not None:
+        return stmt
+    stmt = pg_insert(table)
     excluded = stmt.excluded
     set_: dict[str, Any] = {}
     for col in columns:
@@ -116,17 +116,26 @@ def _upsert_group(session: Session, records: list[Record]) -> list[tuple[Record,
             set_[col] = func.coalesce(excluded.zoho_last_modified_at, table.c.zoho_last_modified_at)
         else:
             set_[col] = excluded[col]
+    if "last_synced_at" in table.c and "last_synced_at" not in columns:
+        set_["last_synced_at"] = func.now()
     guard = _freshness_guard(table, excluded) if "zoho_last_modified_at" in table.c else None
     if set_:
         stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=set_, where=guard)
     else:
         stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict))
     stmt = stmt.returning(table.c.id, *[table.c[c] for c in conflict])
+    _statements[cache_key] = stmt
+    return stmt
+
+
+def _upsert_group(session: Session, records: list[Record]) -> list[tuple[Record, int]]:
+    table = records[0].model.__table__
+    conflict = records[0].conflict_columns
+    columns = tuple(records[0].values)
+    stmt = _upsert_statement(table, conflict, columns)
     by_key = {rec.conflict_value(): rec for rec in records}
-    applied = []
-    for row in session.execute(stmt):
-        applied.append((by_key[tuple(row[1:])], row[0]))
-    return applied
+    rows = session.execute(stmt, [rec.values for rec in records]).all()
+    return [(by_key[tuple(row[1:])], row[0]) for row in rows]
 
 
 def _replace_children(session: Session, parent_id: int, children: Children) -> None:
@@ -139,13 +148,16 @@ def _replace_children(session: Session, parent_id: int, children: Children) -> N
     session.execute(delete)
     if not children.rows:
         return
-    rows = [{**r, children.parent_fk: parent_id} for r in children.rows]
-    cols = sorted({c for r in rows for c in r})
-    rows = [{c: r.get(c) for c in cols} for r in rows]
-    stmt = pg_insert(table).values(rows)
-    set_ = {c: stmt.excluded[c] for c in cols if c not in (children.parent_fk, children.key, "id")}
-    stmt = stmt.on_conflict_do_update(index_elements=[children.parent_fk, children.key], set_=set_)
-    session.execute(stmt)
+    cols = tuple(sorted({c for r in children.rows for c in r} | {children.parent_fk}))
+    rows = [{c: r.get(c) for c in cols} | {children.parent_fk: parent_id} for r in children.rows]
+    cache_key = (table.name, "children", cols)
+    stmt = _statements.get(cache_key)
+    if stmt is None:
+        stmt = pg_insert(table)
+        set_ = {c: stmt.excluded[c] for c in cols if c not in (children.parent_fk, children.key, "id")}
+        stmt = _statements[cache_key] = stmt.on_conflict_do_update(
+            index_elements=[children.parent_fk, children.key], set_=set_)
+    session.execute(stmt, rows)
 
 
 def _apply_patch(session: Session, patch) -> None:

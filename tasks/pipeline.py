@@ -47,6 +47,41 @@ PARK_AFTER_SECONDS = 30.0
 """A retry further away than this is parked in the mirror for the healer, not held by Redis."""
 
 
+# The claim is a visibility marker: losing it in a crash only returns the row to where it
+# was, so its commit need not wait for the WAL flush (set_config(..., true) is local to it).
+_CLAIM = text(
+    """
+    UPDATE tds_sync_queue q
+       SET status = 'processing', celery_task_id = :task_id,
+           locked_until = now() + make_interval(secs => :lock), updated_at = now()
+      FROM (SELECT set_config('synchronous_commit', 'off', true)) AS cfg
+     WHERE q.id = ANY(:ids) AND q.entity_type = :entity
+       AND (q.status = 'pending' OR q.status = 'failed')
+       AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())
+ RETURNING q.id, q.entity_type, q.entity_id, q.operation, q.payload, q.retry_count, q.max_retries
+    """
+)
+
+# Completion and its audit entry in one statement, only for rows this task still owns.
+_COMPLETE = text(
+    """
+    WITH done AS (
+        UPDATE tds_sync_queue
+           SET status = 'completed', result = :result, completed_at = now(), updated_at = now(),
+               locked_until = NULL, next_attempt_at = NULL, error_message = NULL
+         WHERE id = ANY(:ids) AND status = 'processing' AND celery_task_id = :task_id
+     RETURNING id, entity_type, entity_id, operation
+    )
+    INSERT INTO tds_audit_trail (action, actor, entity_type, entity_id, event_id)
+    SELECT CASE WHEN :result = 'stale' THEN 'stale'
+                WHEN operation = 'delete' THEN 'deactivated' ELSE 'applied' END,
+           'worker', entity_type, entity_id, id
+      FROM done
+ RETURNING event_id
+    """
+)
+
+
 @dataclass
 class ClaimedEvent:
     id: int
@@ -99,24 +134,8 @@ class Pipeline:
         if not event_ids:
             return []
         with session_scope() as s:
-            # The claim is a visibility marker: losing it in a crash only returns the row to
-            # where it was, so it need not wait for the WAL flush.
-            s.execute(text("SET LOCAL synchronous_commit = off"))
-            rows = s.execute(
-                text(
-                    """
-                    UPDATE tds_sync_queue
-                       SET status = 'processing', celery_task_id = :task_id,
-                           locked_until = now() + make_interval(secs => :lock),
-                           updated_at = now()
-                     WHERE id = ANY(:ids) AND entity_type = :entity
-                       AND (status = 'pending' OR status = 'failed')
-                       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-                 RETURNING id, entity_type, entity_id, operation, payload, retry_count, max_retries
-                    """
-                ),
-                {"ids": list(event_ids), "task_id": task_id, "lock": self.lock_seconds, "entity": self.entity.name},
-            ).all()
+            rows = s.execute(_CLAIM, {"ids": list(event_ids), "task_id": task_id, "lock": self.lock_seconds,
+                                      "entity": self.entity.name}).all()
         return [ClaimedEvent(*r) for r in rows]
 
     # -- step 2 -------------------------------------------------------------------------
@@ -142,22 +161,31 @@ class Pipeline:
 
     # -- step 3 -------------------------------------------------------------------------
     def apply(self, events: list[ClaimedEvent], task_id: str, outcome: Outcome) -> None:
-        """Write every event's rows and mark the events completed, in one transaction."""
+        """Write every event's rows and mark the events completed, in one transaction.
+
+        The completion statement only touches rows still claimed by this task; if the
+        healer took any of them over meanwhile, the whole transaction is rolled back and
+        those events are left to their new owner (the others are applied again at once).
+        """
         with session_scope() as s:
-            owned = self._lock_owned(s, [e.id for e in events], task_id)
-            outcome.skipped.extend(e.id for e in events if e.id not in owned)
-            events = [e for e in events if e.id in owned]
-            if not events:
-                return
-            records = [rec for e in events for rec in e.records]
-            result = apply_records(s, records)
+            result = apply_records(s, [rec for e in events for rec in e.records])
             written = {id(r) for r in result.applied_records}
-            applied, stale = [], []
-            for e in events:
-                (applied if any(id(r) in written for r in e.records) or not e.records else stale).append(e.id)
-            self._complete(s, applied, "applied")
-            self._complete(s, stale, "stale")
-            self._audit(s, events, applied)
+            applied = [e.id for e in events if not e.records or any(id(r) in written for r in e.records)]
+            applied_set = set(applied)
+            stale = [e.id for e in events if e.id not in applied_set]
+            done: set[int] = set()
+            for ids, res in ((applied, "applied"), (stale, "stale")):
+                if ids:
+                    done.update(s.execute(_COMPLETE, {"ids": ids, "task_id": task_id, "result": res}).scalars())
+            lost = [e for e in events if e.id not in done]
+            if lost:
+                s.rollback()
+        if lost:
+            outcome.skipped.extend(e.id for e in lost)
+            mine = [e for e in events if e.id in done]
+            if mine:
+                self.apply(mine, task_id, outcome)
+            return
         outcome.applied.extend(applied)
         outcome.stale.extend(stale)
 
@@ -171,37 +199,6 @@ class Pipeline:
             {"ids": ids, "task_id": task_id},
         ).scalars()
         return set(rows)
-
-    @staticmethod
-    def _complete(s: Session, ids: list[int], result: str) -> None:
-        if not ids:
-            return
-        s.execute(
-            text(
-                "UPDATE tds_sync_queue SET status = 'completed', result = :result, completed_at = now(), "
-                "updated_at = now(), locked_until = NULL, next_attempt_at = NULL, error_message = NULL "
-                "WHERE id = ANY(:ids)"
-            ),
-            {"ids": ids, "result": result},
-        )
-
-    def _audit(self, s: Session, events: list[ClaimedEvent], applied: list[int]) -> None:
-        done = set(applied)
-        s.execute(
-            text(
-                "INSERT INTO tds_audit_trail (action, actor, entity_type, entity_id, event_id) "
-                "VALUES (:action, 'worker', :entity, :entity_id, :event_id)"
-            ),
-            [
-                {
-                    "action": ("deactivated" if e.operation == "delete" else "applied") if e.id in done else "stale",
-                    "entity": e.entity_type,
-                    "entity_id": e.entity_id,
-                    "event_id": e.id,
-                }
-                for e in events
-            ],
-        )
 
     # -- failure paths --------------------------------------------------------------------
     def fail(self, events: list[ClaimedEvent], exc: BaseException, task_id: str, outcome: Outcome) -> None:
