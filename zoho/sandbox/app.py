@@ -508,6 +508,10 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
             }
         )
 
+    @app.get("/sandbox/webhooks")
+    def recent_webhooks() -> Response:
+        return json_response({"stats": sandbox.sender.stats(), "recent": sandbox.sender.recent()})
+
     @app.post("/sandbox/webhooks/fire")
     def fire() -> Response:
         data = body_json()

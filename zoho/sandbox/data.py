@@ -220,7 +220,7 @@ def _id_key(zoho_id: str) -> tuple[int, str]:
     return (len(zoho_id), zoho_id)
 
 
-def _sort_key(sort_column: str | None, id_field: str) -> Callable[["Entry"], tuple]:
+def _sort_key(sort_column: str | None, id_field: str) -> Callable[[Entry], tuple]:
     """Row order for a list: by id when unsorted, else by the column with the id breaking ties."""
     if not sort_column:
         return lambda e: _id_key(e.record[id_field])
@@ -301,7 +301,7 @@ class SandboxOrg:
         org_id: str = DEFAULT_ORG_ID,
         legacy_warehouses: bool = False,
         clock: Callable[[], float] = time.time,
-    ) -> "SandboxOrg":
+    ) -> SandboxOrg:
         """The seeded organisation; the same (seed, scale) always yields the same records."""
         return cls(
             gen.generate_org(seed, scale),

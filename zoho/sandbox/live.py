@@ -68,7 +68,7 @@ def _pick(rng: random.Random, weights: dict[str, int]) -> str:
 class LiveRunner:
     """Owns the live-mode thread; safe to start, stop and tick from any thread."""
 
-    def __init__(self, sandbox: "Sandbox") -> None:
+    def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

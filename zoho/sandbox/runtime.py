@@ -263,16 +263,18 @@ class Sandbox:
         """Send the webhook for a change; a `drop_rate` share is dropped on purpose (and counted)."""
         name = entity or change.entity
         if honour_drop and self.roll_drop():
-            self.sender.count(name, "dropped")
-            return Delivery(name, change.operation, change.zoho_id, "dropped")
+            dropped = Delivery(name, change.operation, change.zoho_id, "dropped")
+            self.sender.count(name, "dropped", dropped)
+            return dropped
         return self.sender.deliver(
             name, change.webhook_key, change.record, change.zoho_id, change.operation, retries=retries
         )
 
     def suppress(self, change: Change) -> Delivery:
         """A change Zoho sends no webhook for at all (many deletions): counted, never sent."""
-        self.sender.count(change.entity, "suppressed")
-        return Delivery(change.entity, change.operation, change.zoho_id, "suppressed")
+        suppressed = Delivery(change.entity, change.operation, change.zoho_id, "suppressed")
+        self.sender.count(change.entity, "suppressed", suppressed)
+        return suppressed
 
 
 def entity_names() -> list[str]:

@@ -42,7 +42,7 @@ class SandboxServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "SandboxServer":
+    def start(self) -> SandboxServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = make_server(self.host, self._requested_port, self.app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="zoho-sandbox-http", daemon=True)
@@ -58,7 +58,7 @@ class SandboxServer:
             self._thread.join(10)
         self._server = self._thread = None
 
-    def __enter__(self) -> "SandboxServer":
+    def __enter__(self) -> SandboxServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -13,6 +13,7 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -46,6 +47,7 @@ class Delivery:
             "zoho_id": self.zoho_id,
             "outcome": self.outcome,
             "status_code": self.status_code,
+            "status": self.status_code,
             "attempts": self.attempts,
             "response": self.response,
             "error": self.error,
@@ -88,6 +90,7 @@ class WebhookSender:
         self.backoff = backoff
         self._lock = threading.Lock()
         self._stats = WebhookStats()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=200)
         # request threads come and go; a small pool keeps connections alive across them
         self._sessions: queue.SimpleQueue[requests.Session] = queue.SimpleQueue()
 
@@ -97,9 +100,19 @@ class WebhookSender:
         except queue.Empty:
             return requests.Session()
 
-    def count(self, entity: str, outcome: str) -> None:
+    def count(self, entity: str, outcome: str, delivery: Delivery | None = None) -> None:
         with self._lock:
             self._stats.add(entity, outcome)
+            if delivery is not None:
+                entry = delivery.as_dict()
+                entry.pop("response", None)
+                entry["at"] = time.time()
+                self._recent.append(entry)
+
+    def recent(self) -> list[dict[str, Any]]:
+        """The last deliveries (newest last), without bodies: what a failing end-to-end test wants to see."""
+        with self._lock:
+            return list(self._recent)
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
@@ -110,6 +123,7 @@ class WebhookSender:
     def reset(self) -> None:
         with self._lock:
             self._stats = WebhookStats()
+            self._recent.clear()
 
     def build(
         self, entity: str, key: str, record: dict[str, Any], operation: str
@@ -138,8 +152,9 @@ class WebhookSender:
     ) -> Delivery:
         """Post one webhook now, retrying non-2xx answers and connection errors with a short backoff."""
         if not self.url:
-            self.count(entity, "skipped")
-            return Delivery(entity, operation, zoho_id, "skipped", error="no webhook_url configured")
+            skipped = Delivery(entity, operation, zoho_id, "skipped", error="no webhook_url configured")
+            self.count(entity, "skipped", skipped)
+            return skipped
         url, _query, body, headers = self.build(entity, key, record, operation)
         attempts = 1 + max(0, self.retries if retries is None else retries)
         result = Delivery(entity, operation, zoho_id, "failed")
@@ -166,7 +181,7 @@ class WebhookSender:
                 result.error = f"HTTP {response.status_code}"
         finally:
             self._sessions.put(session)
-        self.count(entity, result.outcome)
+        self.count(entity, result.outcome, result)
         if result.outcome != "sent":
             log.warning(
                 "webhook %s %s/%s failed after %d attempts: %s",

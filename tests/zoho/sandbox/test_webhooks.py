@@ -137,6 +137,8 @@ def test_receiver_errors_are_retried_then_counted_failed(zoho: Zoho, receiver: R
     assert result["status_code"] == 503 and result["delivered"] is False and result["attempts"] == 4
     assert len(receiver.all()) == 4
     assert zoho.stats()["webhooks"]["failed"] == 1
+    [recent] = zoho.control("GET", "/webhooks").json()["recent"]
+    assert recent["outcome"] == "failed" and recent["status"] == 503 and recent["zoho_id"] == item["item_id"]
     receiver.status = 200
     assert zoho.control(
         "POST", "/webhooks/fire", json={"entity": "products", "zoho_id": item["item_id"], "retries": 0}
