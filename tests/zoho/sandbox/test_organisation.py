@@ -170,3 +170,25 @@ def test_contacts_documents_and_payments_are_coherent(full_org: SandboxOrg) -> N
     assert {"paid", "partially_paid", "draft", "void"} <= set(statuses)
     assert any(b["line_items"] and any(li["item_id"] == "" for li in b["line_items"]) for b in data["bills"])
     assert {v["currency_code"] for v in data["invoices"]} == {"IQD", "USD"}
+
+
+def test_same_seed_same_data_across_processes() -> None:
+    """Other processes (the e2e stack, benches) must see the very same organisation for a seed."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import hashlib, json\n"
+        "from zoho.sandbox.data import COLLECTIONS, SandboxOrg\n"
+        "org = SandboxOrg.generate(11, 0.1)\n"
+        "data = {n: org.list_page(n, per_page=10**6, summary=False)[0] for n in COLLECTIONS}\n"
+        "print(hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest())\n"
+    )
+    digests = {
+        subprocess.run(
+            [sys.executable, "-c", script], env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, check=True
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(digests) == 1
