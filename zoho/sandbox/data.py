@@ -647,6 +647,8 @@ class SandboxOrg:
                     if legacy in fields:
                         fields[current] = fields.pop(legacy)
                 fields.pop("warehouse_id", None)
+            if coll in gen.DOC_KINDS:
+                self._complete_document_fields(coll, record, fields)
             record.update(fields)
             if coll in gen.DOC_KINDS and ("line_items" in fields or not {"total", "sub_total"} & set(fields)):
                 gen.finalize_document(record, coll)
@@ -659,6 +661,60 @@ class SandboxOrg:
             else:
                 record["vendor_name"] = name
         return None if explicit is None else str(explicit)
+
+    def _complete_document_fields(self, coll: str, record: dict[str, Any], fields: dict[str, Any]) -> None:
+        """Fill what a caller leaves out: the party's name for its id, line details from the item."""
+        side = gen.DOC_KINDS[coll][3]
+        party_id = fields.get(f"{side}_id")
+        if party_id:
+            entry = self._collections["contacts"].get(str(party_id))
+            if entry is None:
+                raise InvalidRecord(f"{side}_id {party_id} does not exist")
+            party = entry.record
+            fields.setdefault(f"{side}_name", party["contact_name"])
+            fields.setdefault("billing_address", party.get("billing_address") or {})
+            if "currency_code" not in fields:
+                currency = party.get("currency_code") or gen.BASE_CURRENCY
+                fields["currency_code"] = currency
+                fields.setdefault("exchange_rate", 1 if currency == gen.BASE_CURRENCY else gen.num(gen.USD_RATE))
+        currency = fields.get("currency_code")
+        if currency:
+            if currency not in gen.CURRENCIES:
+                raise InvalidRecord(f"currency_code {currency} is not enabled for this organisation")
+            fields.setdefault("currency_id", gen.CURRENCIES[currency]["currency_id"])
+            fields.setdefault("currency_symbol", gen.CURRENCIES[currency]["currency_symbol"])
+            fields.setdefault("price_precision", gen.CURRENCIES[currency]["precision"])
+        currency = currency or record.get("currency_code") or gen.BASE_CURRENCY
+        exchange_rate = float(fields.get("exchange_rate") or record.get("exchange_rate") or 1)
+        if "line_items" not in fields:
+            return
+        if not isinstance(fields["line_items"], list):
+            raise InvalidRecord("line_items must be a list")
+        lines = []
+        for line in fields["line_items"]:
+            if not isinstance(line, dict):
+                raise InvalidRecord("each line item must be an object")
+            line = dict(line)
+            item_entry = self._collections["items"].get(str(line.get("item_id") or ""))
+            if line.get("item_id") and item_entry is None:
+                raise InvalidRecord(f"item_id {line['item_id']} does not exist")
+            item = item_entry.record if item_entry else {}
+            line.setdefault("line_item_id", self._ids.sub())
+            line.setdefault("name", item.get("name", "Item"))
+            line.setdefault("sku", item.get("sku", ""))
+            line.setdefault("unit", item.get("unit", ""))
+            line.setdefault("quantity", 1)
+            if "rate" not in line:
+                bcy_rate = float(item.get("purchase_rate" if side == "vendor" else "rate") or 0)
+                line["bcy_rate"] = gen.num(bcy_rate)
+                line["rate"] = (
+                    gen.round_price(bcy_rate / exchange_rate, currency) if exchange_rate != 1 else line["bcy_rate"]
+                )
+            line.setdefault("discount", 0)
+            line.setdefault("tax_percentage", item.get("tax_percentage", 0))
+            line.setdefault("description", "")
+            lines.append(line)
+        fields["line_items"] = lines
 
     def _apply_item_fields(self, record: dict[str, Any], fields: dict[str, Any]) -> None:
         cf_values = fields.pop("custom_field_values", None)

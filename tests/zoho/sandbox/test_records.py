@@ -166,3 +166,31 @@ def test_a_customer_id_is_not_a_vendor(zoho: Zoho) -> None:
     customer = zoho.records("customers")[0]
     assert zoho.control("POST", f"/records/vendors/{customer['contact_id']}/touch", json={}).status_code == 404
     assert zoho.control("POST", f"/records/customers/{customer['contact_id']}/touch", json={}).status_code == 200
+
+
+def test_create_a_document_for_a_given_customer_and_items(zoho: Zoho) -> None:
+    customer = zoho.records("customers")[2]
+    items = [i for i in zoho.records("products") if i["product_type"] == "goods"][:2]
+    record = {
+        "customer_id": customer["contact_id"],
+        "status": "sent",
+        "line_items": [
+            {"item_id": items[0]["item_id"], "quantity": 3},
+            {"item_id": items[1]["item_id"], "quantity": 1},
+        ],
+    }
+    created = zoho.control("POST", "/records/invoices", json={"record": record}).json()["record"]
+    assert created["customer_name"] == customer["contact_name"] and created["status"] == "sent"
+    lines = created["line_items"]
+    assert [li["item_id"] for li in lines] == [i["item_id"] for i in items]
+    assert lines[0]["name"] == items[0]["name"] and lines[0]["line_item_id"]
+    rate = float(lines[0]["rate"])
+    assert lines[0]["item_total"] == pytest.approx(3 * rate)
+    assert created["total"] == pytest.approx(sum(float(li["item_total"]) for li in lines) + created["tax_total"])
+    usd = next(c for c in zoho.records("customers") if c["currency_code"] == "USD")
+    record = {"customer_id": usd["contact_id"], "line_items": [{"item_id": items[0]["item_id"], "quantity": 1}]}
+    in_usd = zoho.control("POST", "/records/invoices", json={"record": record}).json()["record"]
+    assert in_usd["currency_code"] == "USD" and in_usd["exchange_rate"] > 1
+    assert in_usd["line_items"][0]["rate"] == pytest.approx(items[0]["rate"] / in_usd["exchange_rate"], abs=0.01)
+    bad = zoho.control("POST", "/records/invoices", json={"record": {"customer_id": "2646610000999999999"}})
+    assert bad.status_code == 400
