@@ -142,15 +142,15 @@ class ZohoClient:
         and the older rows dropped here. A row whose timestamp cannot be read is kept:
         a needless re-sync is cheaper than a missed change.
         """
-        params: dict[str, Any] = dict(source.params)
+        params: dict[str, Any] = {**source.params, "per_page": PER_PAGE}
         if since is not None and source.filters_honoured:
             params.update(last_modified_time=format_since(since), sort_column="last_modified_time", sort_order="A")
-        params.update(extra_params or {})
+        params.update(extra_params or {})  # may narrow the list or ask for smaller pages
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=dt.timezone.utc)
         page = 1
         while True:
-            body = self.get(source.service, source.path, {**params, "page": page, "per_page": PER_PAGE}, priority)
+            body = self.get(source.service, source.path, {**params, "page": page}, priority)
             rows = body.get(source.list_key) or []
             context = body.get("page_context") or {}
             if not isinstance(rows, list):
