@@ -239,7 +239,9 @@ class ZohoClient:
                     attempt -= 1
                     log.info("zoho rejected the access token; refreshing once", extra={**where, "zoho_status": status})
                     continue
-                error = AuthError(str(error))
+                rejected, error = error, AuthError(str(error))
+                error.http_status = rejected.http_status  # type: ignore[attr-defined]
+                error.zoho_code = rejected.zoho_code  # type: ignore[attr-defined]
             if isinstance(error, RateLimited) and error.retry_after:
                 self.limiter.pause(error.retry_after)  # every process waits, not just this one
             if isinstance(error, TransientError) and attempt < self.max_attempts:
