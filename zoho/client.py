@@ -100,6 +100,7 @@ class ZohoClient:
         backoff_cap: float = 8.0,
         acquire_timeout: float = 30.0,
         pool_maxsize: int = 10,
+        timeout: tuple[float, float] = TIMEOUT,
     ) -> None:
         self.tokens = tokens or TokenManager()
         self.limiter = limiter or RateLimiter()
@@ -114,6 +115,7 @@ class ZohoClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.acquire_timeout = acquire_timeout
+        self.timeout = timeout  # (connect, read) on every request
         self.calls_made = 0
         self._count_lock = threading.Lock()
 
@@ -131,7 +133,7 @@ class ZohoClient:
     def get(self, service: str, path: str, params: dict[str, Any] | None = None,
             priority: str = "realtime") -> dict[str, Any]:
         """GET one Zoho resource; the JSON body once its envelope says `code: 0`."""
-        return self._call(service, path, params, priority).json()
+        return self._call(service, path, params, priority)[1]
 
     def iter_pages(self, source: ApiSource, since: dt.datetime | None = None, priority: str = "bulk",
                    extra_params: dict[str, Any] | None = None) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
@@ -177,7 +179,7 @@ class ZohoClient:
         """`(bytes, content_type)` of an Inventory item's image; None when it has none (or no longer exists)."""
         path = f"/items/{quote(str(item_id), safe='')}/image"
         try:
-            response = self._call("inventory", path, None, priority, expect_json=False)
+            response, _ = self._call("inventory", path, None, priority, expect_json=False)
         except NotFound:
             return None
         content_type = (response.headers.get("Content-Type") or "application/octet-stream").split(";")[0].strip()
@@ -200,7 +202,8 @@ class ZohoClient:
         return delay
 
     def _call(self, service: str, path: str, params: dict[str, Any] | None, priority: str,
-              *, expect_json: bool = True) -> requests.Response:
+              *, expect_json: bool = True) -> tuple[requests.Response, Any]:
+        """The successful response and its parsed body (None unless JSON), after bounded retries."""
         url = self._url(service, path)
         org_id = get_settings().zoho_organization_id
         if not org_id:
@@ -211,26 +214,26 @@ class ZohoClient:
         attempt, waited, auth_retried = 0, 0.0, False
         while True:
             attempt += 1
+            token = self.tokens.get_token()  # first: a credentials problem should not spend a call slot
             self.limiter.acquire(priority, timeout=self.acquire_timeout)
-            token = self.tokens.get_token()
             started = time.monotonic()
             with self._count_lock:
                 self.calls_made += 1
-            response = None
+            response, body = None, None
             try:
-                response = self.session.get(url, params=query, timeout=TIMEOUT,
+                response = self.session.get(url, params=query, timeout=self.timeout,
                                             headers={"Authorization": f"Zoho-oauthtoken {token}"})
             except requests.Timeout:
                 error: SyncError | None = TransientError(f"Zoho {service} GET {path}: timed out")
             except requests.RequestException as e:
                 error = TransientError(f"Zoho {service} GET {path}: {type(e).__name__}")
             else:
-                error = self._classify(response, service, path, expect_json)
+                error, body = self._classify(response, service, path, expect_json)
             elapsed_ms = int((time.monotonic() - started) * 1000)
             status = response.status_code if response is not None else None
             if error is None:
                 log.debug("zoho call", extra={**where, "zoho_status": status, "attempt": attempt, "elapsed_ms": elapsed_ms})
-                return response
+                return response, body
 
             if isinstance(error, _TokenRejected):
                 # One refresh and one retry; a second rejection is a scope / grant problem for a person.
@@ -259,8 +262,9 @@ class ZohoClient:
             raise error
 
     @staticmethod
-    def _classify(response: requests.Response, service: str, path: str, expect_json: bool) -> SyncError | None:
-        """The error class of an answer (None: success), from its HTTP status and its body's `code`."""
+    def _classify(response: requests.Response, service: str, path: str,
+                  expect_json: bool) -> tuple[SyncError | None, Any]:
+        """(error or None on success, parsed body): the class comes from the HTTP status *and* the body's `code`."""
         status = response.status_code
         content_type = response.headers.get("Content-Type") or ""
         body: Any = None
@@ -298,7 +302,7 @@ class ZohoClient:
         elif code not in (None, 0):
             error = PermanentError(text)
         else:
-            return None
+            return None, body
         error.http_status = status  # type: ignore[attr-defined]
         error.zoho_code = code  # type: ignore[attr-defined]
-        return error
+        return error, body

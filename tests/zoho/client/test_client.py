@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import pytest
@@ -157,6 +158,24 @@ def test_persistent_5xx_become_a_transient_error_after_a_bounded_number_of_attem
         client.get("books", "/contacts")
     assert type(e.value) is TransientError and e.value.zoho_code == 1000
     assert client.calls_made == sandbox.stats()["api_calls"] == 4
+
+
+def test_timeouts_and_refused_connections_are_transient(sandbox: Sandbox, monkeypatch) -> None:
+    sandbox.configure(latency_ms=800)
+    client = fast_client(max_attempts=2, timeout=(5, 0.2))
+    with pytest.raises(TransientError) as e:
+        client.get("books", "/contacts")
+    assert "timed out" in str(e.value) and client.calls_made == 2
+    sandbox.configure(latency_ms=0)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = s.getsockname()[1]
+    monkeypatch.setenv("ZOHO_API_BASE_URL", f"http://127.0.0.1:{dead}")
+    reset_settings()
+    client = fast_client(max_attempts=3)
+    with pytest.raises(TransientError) as e:
+        client.get("books", "/contacts")
+    assert "ConnectionError" in str(e.value) and client.calls_made == 3
 
 
 def test_a_zoho_429_raises_with_retry_after_and_holds_every_worker(sandbox: Sandbox) -> None:
