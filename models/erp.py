@@ -114,3 +114,315 @@ class Vendor(_Contact, Base):
 
     outstanding_payable: Mapped[Money | None]
     unused_credits: Mapped[Money | None]
+
+
+# --- documents: a header row (SyncedMixin) plus its line set, replaced as a whole ---------------
+
+
+class _Document(SyncedMixin, AddressMixin):
+    """Header columns the five Zoho documents share; each names its own id, number and date."""
+
+    status: Mapped[str | None]
+    currency_code: Mapped[str | None]
+    exchange_rate: Mapped[Money | None]
+    due_date: Mapped[dt.date | None]
+    sub_total: Mapped[Money | None]
+    tax_total: Mapped[Money | None]
+    discount: Mapped[Money | None]
+    discount_type: Mapped[str | None]
+    discount_total: Mapped[Money | None]
+    shipping_charge: Mapped[Money | None]
+    adjustment: Mapped[Money | None]
+    total: Mapped[Money | None]
+    balance: Mapped[Money | None]
+    reference_number: Mapped[str | None]
+    payment_terms: Mapped[int | None] = mapped_column(Integer)
+    payment_terms_label: Mapped[str | None]
+    zoho_location_id: Mapped[ZohoId | None]
+    location_name: Mapped[str | None]
+    notes: Mapped[str | None]
+    terms: Mapped[str | None]
+    zoho_created_at: Mapped[dt.datetime | None]
+
+
+class _CustomerDocument(_Document):
+    """A document addressed to a customer, kept even before the customer reaches the ERP."""
+
+    zoho_customer_id: Mapped[ZohoId | None] = mapped_column(index=True)
+    customer_name: Mapped[str | None]
+    salesperson_name: Mapped[str | None]
+
+
+class _VendorDocument(_Document):
+    """A document from a vendor, kept even before the vendor reaches the ERP."""
+
+    zoho_vendor_id: Mapped[ZohoId | None] = mapped_column(index=True)
+    vendor_name: Mapped[str | None]
+
+
+class _LineItem:
+    """Line columns the five documents share; `zoho_line_item_id` may be synthetic (`idx:<n>`)."""
+
+    id: Mapped[intpk]
+    zoho_line_item_id: Mapped[ZohoId]
+    zoho_item_id: Mapped[ZohoId | None]
+    item_order: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None]
+    description: Mapped[str | None]
+    sku: Mapped[str | None]
+    unit: Mapped[str | None]
+    quantity: Mapped[Money | None]
+    rate: Mapped[Money | None]
+    bcy_rate: Mapped[Money | None]
+    discount: Mapped[Money | None]
+    discount_amount: Mapped[Money | None]
+    tax_name: Mapped[str | None]
+    tax_percentage: Mapped[Money | None]
+    tax_amount: Mapped[Money | None]
+    item_total: Mapped[Money | None]
+
+
+class Invoice(_CustomerDocument, Base):
+    __tablename__ = "invoices"
+    zoho_key = "zoho_invoice_id"
+
+    zoho_invoice_id: Mapped[ZohoId] = mapped_column(unique=True)
+    invoice_number: Mapped[str | None]
+    invoice_date: Mapped[dt.date | None]
+    payment_made: Mapped[Money | None]
+    credits_applied: Mapped[Money | None]
+    zoho_salesorder_id: Mapped[ZohoId | None]
+
+
+class InvoiceLineItem(_LineItem, Base):
+    __tablename__ = "invoice_line_items"
+    __table_args__ = (UniqueConstraint("invoice_id", "zoho_line_item_id"),)
+
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("invoices.id", ondelete="CASCADE"))
+
+
+class Bill(_VendorDocument, Base):
+    __tablename__ = "bills"
+    zoho_key = "zoho_bill_id"
+
+    zoho_bill_id: Mapped[ZohoId] = mapped_column(unique=True)
+    bill_number: Mapped[str | None]
+    bill_date: Mapped[dt.date | None]
+    payment_made: Mapped[Money | None]
+
+
+class BillLineItem(_LineItem, Base):
+    __tablename__ = "bill_line_items"
+    __table_args__ = (UniqueConstraint("bill_id", "zoho_line_item_id"),)
+
+    bill_id: Mapped[int] = mapped_column(ForeignKey("bills.id", ondelete="CASCADE"))
+
+
+class CreditNote(_CustomerDocument, Base):
+    __tablename__ = "credit_notes"
+    zoho_key = "zoho_creditnote_id"
+
+    zoho_creditnote_id: Mapped[ZohoId] = mapped_column(unique=True)
+    creditnote_number: Mapped[str | None]
+    creditnote_date: Mapped[dt.date | None]
+    reason: Mapped[str | None]
+
+
+class CreditNoteLineItem(_LineItem, Base):
+    __tablename__ = "credit_note_line_items"
+    __table_args__ = (UniqueConstraint("credit_note_id", "zoho_line_item_id"),)
+
+    credit_note_id: Mapped[int] = mapped_column(ForeignKey("credit_notes.id", ondelete="CASCADE"))
+    zoho_invoice_id: Mapped[ZohoId | None]
+
+
+class SalesOrder(_CustomerDocument, Base):
+    __tablename__ = "sales_orders"
+    zoho_key = "zoho_salesorder_id"
+
+    zoho_salesorder_id: Mapped[ZohoId] = mapped_column(unique=True)
+    salesorder_number: Mapped[str | None]
+    salesorder_date: Mapped[dt.date | None]
+    shipment_date: Mapped[dt.date | None]
+    order_status: Mapped[str | None]
+    invoiced_status: Mapped[str | None]
+    paid_status: Mapped[str | None]
+    shipped_status: Mapped[str | None]
+
+
+class SalesOrderLineItem(_LineItem, Base):
+    __tablename__ = "sales_order_line_items"
+    __table_args__ = (UniqueConstraint("sales_order_id", "zoho_line_item_id"),)
+
+    sales_order_id: Mapped[int] = mapped_column(ForeignKey("sales_orders.id", ondelete="CASCADE"))
+    quantity_invoiced: Mapped[Money | None]
+    quantity_packed: Mapped[Money | None]
+    quantity_shipped: Mapped[Money | None]
+
+
+class PurchaseOrder(_VendorDocument, Base):
+    __tablename__ = "purchase_orders"
+    zoho_key = "zoho_purchaseorder_id"
+
+    zoho_purchaseorder_id: Mapped[ZohoId] = mapped_column(unique=True)
+    purchaseorder_number: Mapped[str | None]
+    purchaseorder_date: Mapped[dt.date | None]
+    delivery_date: Mapped[dt.date | None]
+    order_status: Mapped[str | None]
+    billed_status: Mapped[str | None]
+    received_status: Mapped[str | None]
+
+
+class PurchaseOrderLineItem(_LineItem, Base):
+    __tablename__ = "purchase_order_line_items"
+    __table_args__ = (UniqueConstraint("purchase_order_id", "zoho_line_item_id"),)
+
+    purchase_order_id: Mapped[int] = mapped_column(ForeignKey("purchase_orders.id", ondelete="CASCADE"))
+    quantity_received: Mapped[Money | None]
+    quantity_billed: Mapped[Money | None]
+
+
+# --- warehouses and stock ----------------------------------------------------------------------
+
+
+class Warehouse(SyncedMixin, Base):
+    """A Zoho location (current orgs) or warehouse (older orgs): the two share their ids."""
+
+    __tablename__ = "warehouses"
+    zoho_key = "zoho_warehouse_id"
+
+    zoho_warehouse_id: Mapped[ZohoId] = mapped_column(unique=True)
+    name: Mapped[str | None]
+    location_type: Mapped[str | None]
+    zoho_parent_location_id: Mapped[ZohoId | None]
+    is_primary: Mapped[bool | None]
+    status: Mapped[str | None]
+    attention: Mapped[str | None]
+    address: Mapped[str | None]
+    street2: Mapped[str | None]
+    city: Mapped[str | None]
+    state: Mapped[str | None]
+    state_code: Mapped[str | None]
+    zip: Mapped[str | None]
+    country: Mapped[str | None]
+    email: Mapped[str | None]
+    phone: Mapped[str | None]
+
+
+class StockLevel(Base):
+    """One product's stock in one warehouse, from the item's `locations[]` / `warehouses[]`.
+
+    `is_active` turns false when the location is inactive or the item's delete arrives
+    with its locations; the quantities are kept as last known.
+    """
+
+    __tablename__ = "stock_levels"
+    __table_args__ = (UniqueConstraint("product_id", "warehouse_id"),)
+
+    id: Mapped[intpk]
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
+    warehouse_id: Mapped[int] = mapped_column(ForeignKey("warehouses.id", ondelete="CASCADE"), index=True)
+    zoho_item_id: Mapped[ZohoId]
+    zoho_warehouse_id: Mapped[ZohoId]
+    stock_on_hand: Mapped[Money | None]
+    available_stock: Mapped[Money | None]
+    actual_available_stock: Mapped[Money | None]
+    committed_stock: Mapped[Money | None]
+    actual_committed_stock: Mapped[Money | None]
+    available_for_sale_stock: Mapped[Money | None]
+    actual_available_for_sale_stock: Mapped[Money | None]
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    zoho_last_modified_at: Mapped[dt.datetime | None]
+    last_synced_at: Mapped[dt.datetime | None] = mapped_column(server_default=func.now())
+
+
+# --- price lists ---------------------------------------------------------------------------------
+
+
+class PriceList(SyncedMixin, Base):
+    __tablename__ = "price_lists"
+    zoho_key = "zoho_pricebook_id"
+
+    zoho_pricebook_id: Mapped[ZohoId] = mapped_column(unique=True)
+    name: Mapped[str | None]
+    description: Mapped[str | None]
+    currency_code: Mapped[str | None]
+    pricebook_type: Mapped[str | None]
+    pricing_scheme: Mapped[str | None]
+    sales_or_purchase_type: Mapped[str | None]
+    percentage: Mapped[Money | None]
+    is_increase: Mapped[bool | None]
+    rounding_type: Mapped[str | None]
+    decimal_place: Mapped[int | None] = mapped_column(Integer)
+    is_default: Mapped[bool | None]
+    status: Mapped[str | None]
+
+
+class PriceListItem(Base):
+    """An item's price in one price book; keyed by the item so one product has one price per book."""
+
+    __tablename__ = "price_list_items"
+    __table_args__ = (UniqueConstraint("price_list_id", "zoho_item_id"),)
+
+    id: Mapped[intpk]
+    price_list_id: Mapped[int] = mapped_column(ForeignKey("price_lists.id", ondelete="CASCADE"))
+    zoho_item_id: Mapped[ZohoId]
+    zoho_pricebook_item_id: Mapped[ZohoId | None]
+    product_id: Mapped[int | None] = mapped_column(ForeignKey("products.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str | None]
+    sku: Mapped[str | None]
+    pricing_scheme: Mapped[str | None]
+    pricebook_rate: Mapped[Money | None]
+    discount: Mapped[Money | None]
+    discount_is_percent: Mapped[bool | None]
+    price_brackets: Mapped[list[Any] | None]
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+class Payment(SyncedMixin, Base):
+    """A customer payment (received) or a vendor payment (made), told apart by `payment_type`."""
+
+    __tablename__ = "payments"
+    zoho_key = "zoho_payment_id"
+
+    zoho_payment_id: Mapped[ZohoId] = mapped_column(unique=True)
+    payment_type: Mapped[str | None]  # "customer" | "vendor"; NULL only on a tombstone that never saw the payment
+    payment_number: Mapped[str | None]
+    payment_date: Mapped[dt.date | None]
+    payment_mode: Mapped[str | None]
+    status: Mapped[str | None]
+    amount: Mapped[Money | None]
+    bcy_amount: Mapped[Money | None]
+    unused_amount: Mapped[Money | None]
+    bank_charges: Mapped[Money | None]
+    amount_refunded: Mapped[Money | None]
+    currency_code: Mapped[str | None]
+    exchange_rate: Mapped[Money | None]
+    reference_number: Mapped[str | None]
+    description: Mapped[str | None]
+    zoho_customer_id: Mapped[ZohoId | None] = mapped_column(index=True)
+    customer_name: Mapped[str | None]
+    zoho_vendor_id: Mapped[ZohoId | None] = mapped_column(index=True)
+    vendor_name: Mapped[str | None]
+    zoho_account_id: Mapped[ZohoId | None]
+    account_name: Mapped[str | None]
+    zoho_created_at: Mapped[dt.datetime | None]
+
+
+class PaymentApplication(Base):
+    """The part of a payment applied to one invoice (customer payment) or bill (vendor payment)."""
+
+    __tablename__ = "payment_applications"
+    __table_args__ = (UniqueConstraint("payment_id", "zoho_document_id"),)
+
+    id: Mapped[intpk]
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    zoho_document_id: Mapped[ZohoId]
+    document_type: Mapped[str]
+    document_number: Mapped[str | None]
+    document_date: Mapped[dt.date | None]
+    document_total: Mapped[Money | None]
+    document_balance: Mapped[Money | None]
+    amount_applied: Mapped[Money | None]
