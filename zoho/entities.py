@@ -119,6 +119,15 @@ _MODULES = (
     "products",
     "customers",
     "vendors",
+    "invoices",
+    "bills",
+    "credit_notes",
+    "stock",
+    "prices",
+    "warehouses",
+    "payments",
+    "sales_orders",
+    "purchase_orders",
 )
 
 _registry: dict[str, Entity] | None = None
