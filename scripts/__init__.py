@@ -1,0 +1,1 @@
+"""Operator scripts; a package so tests can `import scripts.ensure_services`."""
