@@ -146,9 +146,10 @@ def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
         rec.children.append(Children(PriceListItem, "price_list_id", "zoho_item_id", rows))
         column = price_column(values.get("name"), ctx)
         if column:
+            # In id order (as placeholders are inserted), so two books touching the same products lock them alike.
             rec.patches.extend(
                 Patch(Product, row["zoho_item_id"], {column: row.get("pricebook_rate")})
-                for row in rows
+                for row in sorted(rows, key=lambda r: r["zoho_item_id"])
                 if row.get("product_id") is not None
             )
     return [rec]
