@@ -21,6 +21,8 @@ beat_schedule = {
     "heal.dead_letter": {"task": "heal.dead_letter", "schedule": 300.0},
     "heal.check_workers": {"task": "heal.check_workers", "schedule": 60.0},
     "heal.purge_completed": {"task": "heal.purge_completed", "schedule": crontab(hour=3, minute=30)},
+    # A snapshot that waited past the next one is worthless: it expires instead of piling up.
+    "monitor.snapshot": {"task": "monitor.snapshot", "schedule": 60.0, "options": {"expires": 55}},
 }
 
 _shared = set()

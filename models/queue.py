@@ -37,6 +37,24 @@ class SyncEvent(Base):
             "updated_at",
             postgresql_where=text("status IN ('pending','processing','failed')"),
         ),
+        # Health and dashboard: counts per entity x status and the oldest waiting event per
+        # entity, read from the small not-completed part of the table only.
+        Index(
+            "ix_tds_sync_queue_unfinished",
+            "entity_type",
+            "status",
+            "created_at",
+            postgresql_where=text("status IN ('pending','processing','failed','dead')"),
+        ),
+        # Last sync, throughput and receipt->completion latency per entity: a range of this
+        # index answers them without touching the heap (created_at rides along).
+        Index(
+            "ix_tds_sync_queue_entity_completed",
+            "entity_type",
+            "completed_at",
+            postgresql_include=["created_at"],
+            postgresql_where=text("status = 'completed'"),
+        ),
     )
 
     id: Mapped[intpk]
@@ -70,6 +88,7 @@ class DeadLetter(Base):
     __table_args__ = (
         Index("ix_tds_dlq_original_id", "original_id"),
         Index("ix_tds_dlq_unresolved", "failed_at", postgresql_where=text("resolved_at IS NULL")),
+        Index("ix_tds_dlq_failed_at", "failed_at"),
     )
 
     id: Mapped[intpk]

@@ -26,11 +26,13 @@ def create_app(config: dict | None = None) -> Flask:
 
     from webhook_app.admin import bp as admin_bp
     from webhook_app.bulk_sync import bp as bulk_sync_bp
+    from webhook_app.dashboard import bp as dashboard_bp
     from webhook_app.webhooks import bp as webhooks_bp
 
     app.register_blueprint(webhooks_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(bulk_sync_bp)
+    app.register_blueprint(dashboard_bp)
 
     @app.get("/healthz")
     def healthz():

@@ -137,6 +137,7 @@ def upgrade() -> None:
     )
     op.create_index('ix_tds_dlq_original_id', 'tds_dead_letter_queue', ['original_id'], unique=False)
     op.create_index('ix_tds_dlq_unresolved', 'tds_dead_letter_queue', ['failed_at'], unique=False, postgresql_where=sa.text('resolved_at IS NULL'))
+    op.create_index('ix_tds_dlq_failed_at', 'tds_dead_letter_queue', ['failed_at'], unique=False)
     op.create_table('tds_metrics',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('name', sa.String(length=64), nullable=False),
@@ -189,6 +190,8 @@ def upgrade() -> None:
     op.create_index('ix_tds_sync_queue_entity_type', 'tds_sync_queue', ['entity_type'], unique=False)
     op.create_index('ix_tds_sync_queue_open', 'tds_sync_queue', ['status', 'updated_at'], unique=False, postgresql_where=sa.text("status IN ('pending','processing','failed')"))
     op.create_index('ix_tds_sync_queue_status', 'tds_sync_queue', ['status'], unique=False)
+    op.create_index('ix_tds_sync_queue_unfinished', 'tds_sync_queue', ['entity_type', 'status', 'created_at'], unique=False, postgresql_where=sa.text("status IN ('pending','processing','failed','dead')"))
+    op.create_index('ix_tds_sync_queue_entity_completed', 'tds_sync_queue', ['entity_type', 'completed_at'], unique=False, postgresql_include=['created_at'], postgresql_where=sa.text("status = 'completed'"))
     op.create_table('tds_sync_runs',
     sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
     sa.Column('entity_type', sa.String(length=32), nullable=False),
@@ -275,6 +278,8 @@ def downgrade() -> None:
     op.drop_table('vendors')
     op.drop_index('ix_tds_sync_runs_entity_started', table_name='tds_sync_runs')
     op.drop_table('tds_sync_runs')
+    op.drop_index('ix_tds_sync_queue_entity_completed', table_name='tds_sync_queue')
+    op.drop_index('ix_tds_sync_queue_unfinished', table_name='tds_sync_queue')
     op.drop_index('ix_tds_sync_queue_status', table_name='tds_sync_queue')
     op.drop_index('ix_tds_sync_queue_open', table_name='tds_sync_queue', postgresql_where=sa.text("status IN ('pending','processing','failed')"))
     op.drop_index('ix_tds_sync_queue_entity_type', table_name='tds_sync_queue')
@@ -286,6 +291,7 @@ def downgrade() -> None:
     op.drop_table('tds_sync_cursors')
     op.drop_index('ix_tds_metrics_name_time', table_name='tds_metrics')
     op.drop_table('tds_metrics')
+    op.drop_index('ix_tds_dlq_failed_at', table_name='tds_dead_letter_queue')
     op.drop_index('ix_tds_dlq_unresolved', table_name='tds_dead_letter_queue', postgresql_where=sa.text('resolved_at IS NULL'))
     op.drop_index('ix_tds_dlq_original_id', table_name='tds_dead_letter_queue')
     op.drop_table('tds_dead_letter_queue')

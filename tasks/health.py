@@ -1,0 +1,540 @@
+"""The health verdict and the measurements behind it: one implementation for the dashboard, the CLI and `monitor.snapshot`.
+
+`evaluate()` answers `{"status": "healthy|warning|critical|emergency", "checks": {...}}`
+with CONTRACT §7's thresholds, and never raises: an unreachable database or broker is a
+verdict (`emergency`), not an exception. Every query here reads an index (see the partial
+indexes on `tds_sync_queue` in `models/queue.py`), so the answers stay fast on a mirror of
+millions of rows; nothing counts the whole table.
+
+How delay is defined (per entity, from the queue mirror alone):
+
+- `sync_delay.<entity>` — how long the oldest change still waiting (`pending`,
+  `processing` or `failed`, i.e. not yet applied and not given up on) has waited since
+  it was received (`now() - created_at`); 0 when nothing waits. It measures what an ERP
+  user feels: a change in Zoho that the ERP does not show yet. Dead events are not
+  delay — they wait for a person and are counted by `dead_letters`.
+- `sync_stopped` — for each entity with work waiting, how long it has been since
+  anything was last applied for it, counted from when the waiting started:
+  `now() - max(last completion, oldest waiting receipt)`. A slow but moving queue
+  keeps this near zero; a queue that nothing consumes makes it grow with the delay.
+
+The Zoho token and API budget come from `zoho.oauth` / `zoho.ratelimit`; when those cannot
+be imported or fail, their checks are `unknown` and do not move the overall status.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.db import get_engine
+from models.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+LEVELS = ("healthy", "warning", "critical", "emergency")
+UNKNOWN = "unknown"
+RANK = {name: i for i, name in enumerate(LEVELS)}
+
+# CONTRACT §7, exactly: a value strictly above a threshold reaches that level.
+PENDING = {"warning": 50, "critical": 200}
+FAILED = {"warning": 5, "critical": 20}
+DEAD_LETTERS = {"critical": 10}
+DELAY_SECONDS = {"warning": 30 * 60, "critical": 2 * 3600}
+STOPPED_SECONDS = {"emergency": 6 * 3600}
+
+WAITING = ("pending", "processing", "failed")
+NOT_COMPLETED = WAITING + ("dead",)
+
+CANARY_TIMEOUT_SECONDS = 180
+"""A canary not consumed this long after it was sent means the queue has no live consumer."""
+
+WORKER_TIMEOUT_SECONDS = 1.0
+KEY_PREFIX = "zohosync:health:"
+CANARY_SENT = f"{KEY_PREFIX}canary:sent"  # queue -> epoch of the oldest canary not yet consumed
+CANARY_PUBLISHED = f"{KEY_PREFIX}canary:published"  # queue -> epoch of the last publish
+CANARY_DONE = f"{KEY_PREFIX}canary:done"  # queue -> epoch the last canary was consumed
+WORKER_COUNT = f"{KEY_PREFIX}workers"  # how many workers answered the last full probe
+
+
+@dataclass
+class Check:
+    name: str
+    value: Any
+    threshold: Any
+    verdict: str
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "threshold": self.threshold, "verdict": self.verdict, "message": self.message}
+
+
+@dataclass
+class Snapshot:
+    """What one look at the system found: the checks plus the raw numbers they were made from."""
+
+    checks: dict[str, Check] = field(default_factory=dict)
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # entity -> status -> n (not completed)
+    entities: dict[str, dict[str, Any]] = field(default_factory=dict)  # entity -> last sync, delay, ...
+    dead_letters: int | None = None
+    workers: dict[str, Any] = field(default_factory=dict)
+    database_ok: bool = False
+    broker_ok: bool = False
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    def add(self, check: Check) -> None:
+        self.checks[check.name] = check
+
+    @property
+    def status(self) -> str:
+        known = [c.verdict for c in self.checks.values() if c.verdict in RANK]
+        return max(known, key=RANK.__getitem__, default="healthy")
+
+    def report(self) -> dict[str, Any]:
+        return {"status": self.status, "generated_at": self.generated_at.isoformat(),
+                "checks": {name: c.as_dict() for name, c in self.checks.items()}}
+
+
+def graded(value: float | None, thresholds: dict[str, float]) -> str:
+    """The highest level whose threshold `value` exceeds (strictly), else healthy."""
+    verdict = "healthy"
+    if value is None:
+        return verdict
+    for level, limit in thresholds.items():
+        if value > limit and RANK[level] > RANK[verdict]:
+            verdict = level
+    return verdict
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    seconds = int(seconds)
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def entity_list(extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Registered entities first (registry order), then any other entity type seen in the mirror."""
+    from zoho.entities import entity_names
+
+    names = list(entity_names())
+    return names + sorted(set(extra) - set(names))
+
+
+# --------------------------------------------------------------------------- queries
+# Each takes an open Connection; each is answered by one index (EXPLAIN-tested).
+
+def queue_counts(conn) -> dict[str, dict[str, int]]:
+    """Entity -> status -> count for every status but `completed` (the partial index `ix_tds_sync_queue_unfinished`)."""
+    out: dict[str, dict[str, int]] = {}
+    rows = conn.execute(text(
+        "SELECT entity_type, status, count(*) AS n FROM tds_sync_queue "
+        "WHERE status IN ('pending','processing','failed','dead') GROUP BY entity_type, status"
+    ))
+    for r in rows:
+        out.setdefault(r.entity_type, {})[r.status] = int(r.n)
+    return out
+
+
+def entity_progress(conn, entities: list[str]) -> dict[str, dict[str, Any]]:
+    """Per entity: last completion, oldest waiting receipt, and the database's `now()`."""
+    rows = conn.execute(text(
+        """
+        SELECT e.name,
+               (SELECT max(q.completed_at) FROM tds_sync_queue q
+                 WHERE q.entity_type = e.name AND q.status = 'completed') AS last_completed,
+               (SELECT min(q.created_at) FROM tds_sync_queue q
+                 WHERE q.entity_type = e.name AND q.status IN ('pending','processing','failed')) AS oldest_waiting,
+               now() AS now
+          FROM unnest(CAST(:entities AS text[])) AS e(name)
+        """
+    ), {"entities": entities})
+    out = {}
+    for r in rows:
+        delay = (r.now - r.oldest_waiting).total_seconds() if r.oldest_waiting else 0.0
+        stopped = 0.0
+        if r.oldest_waiting is not None:
+            since = max(r.oldest_waiting, r.last_completed) if r.last_completed else r.oldest_waiting
+            stopped = max(0.0, (r.now - since).total_seconds())
+        out[r.name] = {
+            "last_sync": r.last_completed,
+            "last_sync_age_seconds": (r.now - r.last_completed).total_seconds() if r.last_completed else None,
+            "oldest_waiting": r.oldest_waiting,
+            "delay_seconds": max(0.0, delay),
+            "stopped_seconds": stopped,
+        }
+    return out
+
+
+def unresolved_dead_letters(conn) -> int:
+    return int(conn.execute(text("SELECT count(*) FROM tds_dead_letter_queue WHERE resolved_at IS NULL")).scalar())
+
+
+def completed_per_entity(conn, entities: list[str], minutes: int) -> dict[str, int]:
+    rows = conn.execute(text(
+        """
+        SELECT e.name, (SELECT count(*) FROM tds_sync_queue q
+                         WHERE q.entity_type = e.name AND q.status = 'completed'
+                           AND q.completed_at >= now() - make_interval(mins => :m)) AS n
+          FROM unnest(CAST(:entities AS text[])) AS e(name)
+        """
+    ), {"entities": entities, "m": minutes})
+    return {r.name: int(r.n) for r in rows}
+
+
+def completions_by_minute(conn, entities: list[str], minutes: int = 60) -> dict[str, dict[str, int]]:
+    """Entity -> ISO minute -> completions, over the last `minutes`."""
+    rows = conn.execute(text(
+        """
+        SELECT e.name, date_trunc('minute', q.completed_at) AS minute, count(*) AS n
+          FROM unnest(CAST(:entities AS text[])) AS e(name)
+          CROSS JOIN LATERAL (SELECT completed_at FROM tds_sync_queue
+                               WHERE entity_type = e.name AND status = 'completed'
+                                 AND completed_at >= date_trunc('minute', now()) - make_interval(mins => :m - 1)) q
+         GROUP BY 1, 2
+        """
+    ), {"entities": entities, "m": minutes})
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r.name, {})[r.minute.isoformat()] = int(r.n)
+    return out
+
+
+def completion_history(conn, entities: list[str], hours: int = 6, bucket_minutes: int = 10) -> list[dict[str, Any]]:
+    """Completions per bucket over the last `hours` (every bucket present, zeros included)."""
+    bucket = bucket_minutes * 60
+    rows = conn.execute(text(
+        """
+        WITH b AS (
+            SELECT to_timestamp(floor(extract(epoch FROM q.completed_at) / :bucket) * :bucket) AS bucket_start, count(*) AS n
+              FROM unnest(CAST(:entities AS text[])) AS e(name)
+              CROSS JOIN LATERAL (SELECT completed_at FROM tds_sync_queue
+                                   WHERE entity_type = e.name AND status = 'completed'
+                                     AND completed_at >= to_timestamp(floor(extract(epoch FROM now()) / :bucket) * :bucket)
+                                                        - make_interval(hours => :hours)) q
+             GROUP BY 1
+        )
+        SELECT g.bucket_start, COALESCE(b.n, 0) AS n
+          FROM generate_series(to_timestamp(floor(extract(epoch FROM now()) / :bucket) * :bucket)
+                                 - make_interval(hours => :hours),
+                               now(), make_interval(secs => :bucket)) AS g(bucket_start)
+          LEFT JOIN b ON b.bucket_start = g.bucket_start
+         ORDER BY g.bucket_start
+        """
+    ), {"entities": entities, "hours": hours, "bucket": bucket})
+    return [{"t": r.bucket_start.isoformat(), "completed": int(r.n)} for r in rows]
+
+
+def latency(conn, entities: list[str], minutes: int = 60) -> dict[str, Any]:
+    """Receipt -> completion (`created_at` -> `completed_at`) percentiles over recent completions."""
+    r = conn.execute(text(
+        """
+        SELECT count(*) AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM q.completed_at - q.created_at)) AS p50,
+               percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM q.completed_at - q.created_at)) AS p95
+          FROM unnest(CAST(:entities AS text[])) AS e(name)
+          CROSS JOIN LATERAL (SELECT completed_at, created_at FROM tds_sync_queue
+                               WHERE entity_type = e.name AND status = 'completed'
+                                 AND completed_at >= now() - make_interval(mins => :m)) q
+        """
+    ), {"entities": entities, "m": minutes}).one()
+    rnd = (lambda v: None if v is None else round(float(v), 3))
+    return {"window_minutes": minutes, "samples": int(r.n), "p50_seconds": rnd(r.p50), "p95_seconds": rnd(r.p95)}
+
+
+def received_since(conn, minutes: int) -> int:
+    return int(conn.execute(text(
+        "SELECT count(*) FROM tds_sync_queue WHERE created_at >= now() - make_interval(mins => :m)"), {"m": minutes}
+    ).scalar())
+
+
+def dead_lettered_since(conn, minutes: int) -> int:
+    return int(conn.execute(text(
+        "SELECT count(*) FROM tds_dead_letter_queue WHERE failed_at >= now() - make_interval(mins => :m)"),
+        {"m": minutes}).scalar())
+
+
+def metric_series(conn, name: str, hours: int = 6) -> list[dict[str, Any]]:
+    """A global series written by `monitor.snapshot` (`ix_tds_metrics_name_time`)."""
+    rows = conn.execute(text(
+        "SELECT recorded_at, value FROM tds_metrics WHERE name = :n AND entity_type IS NULL "
+        "AND recorded_at >= now() - make_interval(hours => :h) ORDER BY recorded_at"), {"n": name, "h": hours})
+    return [{"t": r.recorded_at.isoformat(), "value": r.value} for r in rows]
+
+
+def failure_rate(completed: int, dead: int) -> float | None:
+    """Dead-lettered / (applied + dead-lettered) over the same window; None when nothing finished."""
+    total = completed + dead
+    return round(dead / total, 4) if total else None
+
+
+# --------------------------------------------------------------------------- probes
+
+_redis_lock = threading.Lock()
+_redis_clients: dict[str, Any] = {}
+
+
+def broker_redis():
+    """A Redis client on the broker with short timeouts: a health probe must not hang."""
+    import redis
+
+    url = get_settings().broker_url
+    client = _redis_clients.get(url)
+    if client is None:
+        with _redis_lock:
+            client = _redis_clients.get(url)
+            if client is None:
+                client = _redis_clients[url] = redis.Redis.from_url(
+                    url, socket_connect_timeout=1, socket_timeout=2, retry_on_timeout=False)
+    return client
+
+
+def check_database(snap: Snapshot) -> None:
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        snap.database_ok = True
+        snap.add(Check("database", "reachable", {"emergency": "unreachable"}, "healthy", "PostgreSQL answers"))
+    except SQLAlchemyError as e:
+        snap.add(Check("database", "unreachable", {"emergency": "unreachable"}, "emergency",
+                       f"PostgreSQL does not answer ({type(e).__name__}): nothing can be recorded or applied"))
+
+
+def check_broker(snap: Snapshot) -> None:
+    import redis
+
+    url = get_settings().broker_url
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        snap.add(Check("broker", None, {"emergency": "unreachable"}, UNKNOWN, "broker is not Redis; not probed"))
+        return
+    try:
+        broker_redis().ping()
+        snap.broker_ok = True
+        snap.add(Check("broker", "reachable", {"emergency": "unreachable"}, "healthy", "Redis answers PING"))
+    except (redis.RedisError, OSError) as e:
+        snap.add(Check("broker", "unreachable", {"emergency": "unreachable"}, "emergency",
+                       f"Redis does not answer ({type(e).__name__}): no event can be delivered to a worker"))
+
+
+def _unavailable(snap: Snapshot, names: list[str], why: str) -> None:
+    for name in names:
+        snap.add(Check(name, None, None, UNKNOWN, why))
+
+
+def check_queue(snap: Snapshot) -> None:
+    """pending / failed / dead_letters / sync_delay.<entity> / sync_stopped, from one short transaction."""
+    names = ["pending", "failed", "dead_letters", "sync_stopped"] + [f"sync_delay.{e}" for e in entity_list()]
+    if not snap.database_ok:
+        _unavailable(snap, names, "database unreachable")
+        return
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = '5s'"))
+            snap.counts = queue_counts(conn)
+            entities = entity_list(list(snap.counts))
+            snap.entities = entity_progress(conn, entities)
+            snap.dead_letters = unresolved_dead_letters(conn)
+    except SQLAlchemyError as e:
+        snap.database_ok = False
+        snap.add(Check("database", "unreachable", {"emergency": "unreachable"}, "emergency",
+                       f"PostgreSQL failed a health query ({type(e).__name__})"))
+        _unavailable(snap, names, "database unreachable")
+        return
+
+    def total(status: str) -> int:
+        return sum(c.get(status, 0) for c in snap.counts.values())
+
+    pending, failed = total("pending"), total("failed")
+    snap.add(Check("pending", pending, PENDING, graded(pending, PENDING), f"{pending} event(s) waiting for a worker"))
+    snap.add(Check("failed", failed, FAILED, graded(failed, FAILED), f"{failed} event(s) failed and awaiting a retry"))
+    dead = snap.dead_letters
+    snap.add(Check("dead_letters", dead, DEAD_LETTERS, graded(dead, DEAD_LETTERS),
+                   f"{dead} unresolved dead letter(s) need a person"))
+    worst_name, worst_stop = None, 0.0
+    for name, info in snap.entities.items():
+        delay = info["delay_seconds"]
+        verdict = graded(delay, DELAY_SECONDS)
+        last = human_seconds(info["last_sync_age_seconds"])
+        last_text = "never synced" if info["last_sync"] is None else f"last applied {last} ago"
+        message = (f"oldest waiting change received {human_seconds(delay)} ago; {last_text}" if delay
+                   else f"nothing waiting; {last_text}")
+        snap.add(Check(f"sync_delay.{name}", int(delay), DELAY_SECONDS, verdict, message))
+        if info["stopped_seconds"] > worst_stop:
+            worst_name, worst_stop = name, info["stopped_seconds"]
+    message = ("every entity with waiting work is moving" if worst_name is None
+               else f"{worst_name}: nothing applied for {human_seconds(worst_stop)} while work waits")
+    snap.add(Check("sync_stopped", int(worst_stop), STOPPED_SECONDS, graded(worst_stop, STOPPED_SECONDS), message))
+
+
+def probe_workers(timeout: float = WORKER_TIMEOUT_SECONDS, full: bool = False) -> dict[str, list[str]]:
+    """Worker name -> the queues it consumes (`inspect().active_queues()`, a ping that also names queues).
+
+    A broadcast waits its whole timeout unless told how many answers to expect, so the
+    quick probe stops at the number of workers the last full probe found; the full probe
+    (`monitor.snapshot`) waits the timeout and records that number.
+    """
+    from tasks import app
+
+    r = broker_redis()
+    expected = None
+    if not full:
+        raw = r.get(WORKER_COUNT)
+        expected = int(raw) if raw and int(raw) > 0 else None
+    replies = app.control.inspect(timeout=timeout, limit=expected).active_queues() or {}
+    workers = {name: sorted(q["name"] for q in queues or []) for name, queues in replies.items()}
+    if full or (expected is None and workers):
+        r.set(WORKER_COUNT, len(workers), ex=3600)
+    return workers
+
+
+def canary_queues() -> list[str]:
+    """The queues a canary is sent through: maintenance and one per entity (bulk tasks run for minutes)."""
+    from zoho.entities import registry
+
+    return ["maintenance"] + [e.queue for e in registry().values()]
+
+
+def check_workers(snap: Snapshot, timeout: float = WORKER_TIMEOUT_SECONDS, full: bool = False) -> None:
+    """Workers answer, every canaried queue has a consumer, and each consumer really consumes.
+
+    A worker can answer a ping yet consume nothing after a Redis reconnect (celery#10302),
+    so a canary (`monitor.canary`, sent by `monitor.snapshot`) must come back through each
+    consumed queue. A canary stuck behind a real backlog is not a failure while that
+    entity's events keep completing.
+    """
+    threshold = {"critical": "no worker answers, or a queue's canary is unconsumed for "
+                             f"{CANARY_TIMEOUT_SECONDS} s while nothing completes"}
+    if not snap.broker_ok:
+        snap.add(Check("workers", None, threshold, UNKNOWN, "broker unreachable: workers cannot be asked"))
+        return
+    try:
+        workers = probe_workers(timeout, full=full)
+        sent = {k.decode(): float(v) for k, v in broker_redis().hgetall(CANARY_SENT).items()}
+    except Exception as e:  # noqa: BLE001 - any broker trouble makes this check unknown, never a crash
+        snap.add(Check("workers", None, threshold, UNKNOWN, f"workers could not be asked ({type(e).__name__})"))
+        return
+    consumed = {q for queues in workers.values() for q in queues}
+    snap.workers = {"answering": sorted(workers), "queues": workers}
+    if not workers:
+        snap.add(Check("workers", 0, threshold, "critical", "no Celery worker answers"))
+        return
+    now = time.time()
+    stuck = []
+    for queue in canary_queues():
+        since = sent.get(queue)
+        if queue not in consumed or since is None or now - since <= CANARY_TIMEOUT_SECONDS:
+            continue
+        entity = queue.removeprefix("sync.") if queue.startswith("sync.") else None
+        last = snap.entities.get(entity, {}).get("last_sync") if entity else None
+        if last is not None and last.timestamp() >= since:
+            continue  # behind a backlog, but the queue moves
+        stuck.append(f"{queue} ({human_seconds(now - since)})")
+    unconsumed = [q for q in canary_queues() if q not in consumed]
+    if stuck:
+        snap.add(Check("workers", len(workers), threshold, "critical",
+                       f"{len(workers)} worker(s) answer, but these queues consume nothing: {', '.join(stuck)}"))
+    elif unconsumed:
+        snap.add(Check("workers", len(workers), threshold, "warning",
+                       f"{len(workers)} worker(s) answer; no worker consumes {', '.join(unconsumed)}"))
+    else:
+        snap.add(Check("workers", len(workers), threshold, "healthy",
+                       f"{len(workers)} worker(s) answer and consume every queue"))
+
+
+def check_zoho(snap: Snapshot) -> None:
+    """Token expiry and API budget left; informational at most `warning` (the contract sets no threshold)."""
+    token_threshold = {"warning": "Zoho refused the OAuth credentials"}
+    try:
+        from zoho.oauth import TokenManager
+
+        status = TokenManager().token_status()
+    except Exception as e:  # noqa: BLE001 - an absent or failing module is `unknown`, never a crash
+        snap.add(Check("zoho_token", None, token_threshold, UNKNOWN, f"token status unavailable ({type(e).__name__})"))
+    else:
+        if not status.get("configured"):
+            snap.add(Check("zoho_token", None, token_threshold, UNKNOWN,
+                           "no Zoho OAuth credentials configured (sandbox mode)"))
+        elif status.get("error"):
+            snap.add(Check("zoho_token", None, token_threshold, UNKNOWN, "token cache unavailable"))
+        elif status.get("blocked") == "auth":
+            snap.add(Check("zoho_token", status.get("seconds_left"), token_threshold, "warning",
+                           "Zoho refused the OAuth credentials: no call can be made until they are fixed"))
+        elif not status.get("cached"):
+            snap.add(Check("zoho_token", None, token_threshold, "healthy",
+                           "no access token cached yet (one is fetched on the first call)"))
+        else:
+            left = status.get("seconds_left")
+            snap.add(Check("zoho_token", left, token_threshold, "healthy",
+                           f"access token valid for {human_seconds(left)}"
+                           + (" (refresh rate-limited by Zoho)" if status.get("blocked") else "")))
+
+    budget_threshold = {"warning": "daily budget exhausted"}
+    try:
+        status = zoho_budget()
+    except Exception as e:  # noqa: BLE001
+        snap.add(Check("zoho_budget", None, budget_threshold, UNKNOWN,
+                       f"API budget unavailable ({type(e).__name__})"))
+        return
+    left = status.get("left_today")
+    if left is None:
+        snap.add(Check("zoho_budget", None, budget_threshold, "healthy", "no daily budget configured"))
+        return
+    verdict = "warning" if left <= 0 else "healthy"
+    message = f"{left} of {status.get('daily_budget')} API calls left today"
+    if status.get("paused_for"):
+        message += f"; Zoho asked for a pause of {status['paused_for']:.0f} s"
+    snap.add(Check("zoho_budget", left, budget_threshold, verdict, message))
+
+
+def zoho_budget() -> dict[str, Any]:
+    """`zoho.ratelimit`'s budget status, whichever spelling that module offers."""
+    import zoho.ratelimit as rl
+
+    if hasattr(rl, "budget_status"):
+        return rl.budget_status()
+    return rl.RateLimiter().budget_status()
+
+
+def zoho_token_status() -> dict[str, Any] | None:
+    try:
+        from zoho.oauth import TokenManager
+
+        return TokenManager().token_status()
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def evaluate(*, workers: bool = True, full_probe: bool = False,
+             worker_timeout: float = WORKER_TIMEOUT_SECONDS, zoho: bool = True) -> Snapshot:
+    """Look at everything once; never raises (each failure is a verdict)."""
+    snap = Snapshot()
+    check_database(snap)
+    check_broker(snap)
+    check_queue(snap)
+    if workers:
+        check_workers(snap, worker_timeout, full=full_probe)
+    if zoho:
+        check_zoho(snap)
+    return snap
+
+
+def health_report(**kwargs) -> dict[str, Any]:
+    """The JSON verdict (`GET /api/zoho/dashboard/health`, `zohosync health --json`)."""
+    return evaluate(**kwargs).report()
+
+
+def exit_code(status: str) -> int:
+    """0/1/2/3 for healthy/warning/critical/emergency."""
+    return RANK.get(status, 3)
