@@ -495,7 +495,7 @@ def create_database(target: PgTarget, name: str, timeout: float = 10.0) -> bool:
                 try:
                     conn.query(f"CREATE DATABASE {quote_ident(name)}")
                 except PgError as e:
-                    if e.code == "42P04":  # created concurrently
+                    if e.code in ("42P04", "23505"):  # created concurrently by another run
                         return False
                     if e.code == "42501":
                         raise ServiceError(f"user {target.user!r} may not create database {name!r} on "
@@ -1114,7 +1114,12 @@ def start_private_redis(dir, port: int, *, host: str = "127.0.0.1", password: st
 
 
 def stop_private_redis(dir, port: int | None = None, *, timeout: float = 15) -> bool:
-    """SHUTDOWN NOSAVE the Redis under `dir` (identified by its pid file, never by port alone)."""
+    """SHUTDOWN NOSAVE the Redis under `dir`; True if one was running.
+
+    A server counts as ours only when its pid is the one in our pid file *and* its working
+    directory is `dir`, so a stale or copied pid file can never stop someone else's Redis.
+    A server of ours that cannot be talked to (hung) is sent SIGTERM, then SIGKILL.
+    """
     dir = Path(dir).absolute()
     pid = _our_redis_pid(dir)
     if pid is None:
@@ -1123,15 +1128,24 @@ def stop_private_redis(dir, port: int | None = None, *, timeout: float = 15) -> 
     state = _read_state(dir / _REDIS_STATE)
     port = port or state.get("port")
     host = state.get("host", "127.0.0.1")
-    sent = False
+    verdict = "unreachable"
     if port:
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(PgUnreachable, PgForeign, RedisReplyError, OSError, ValueError):
             with RedisConnection(RedisTarget(host, int(port)), 2) as conn:
-                info = conn.command("INFO", "server")
-                if re.search(rf"^process_id:{pid}\r?$", info or "", re.M):
+                verdict = "foreign"
+                info = conn.command("INFO", "server") or ""
+                workdir = (conn.command("CONFIG", "GET", "dir") or [None, None])[1]
+                if re.search(rf"^process_id:{pid}\r?$", info, re.M) and workdir and \
+                        Path(workdir).resolve() == dir.resolve():
                     conn.sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
-                    sent = True
-    if not sent:
+                    verdict = "sent"
+    if verdict == "foreign":
+        (dir / "redis.pid").unlink(missing_ok=True)
+        return False
+    if verdict == "unreachable":
+        if not (port and _cmdline(pid).rstrip().endswith(f":{port}")):
+            (dir / "redis.pid").unlink(missing_ok=True)
+            return False
         os.kill(pid, signal.SIGTERM)
     if not _wait(lambda: not _pid_alive(pid), timeout):
         with contextlib.suppress(ProcessLookupError):
@@ -1238,7 +1252,9 @@ class Ensurer:
             return fn()
         except ServiceError as e:
             self.errors.append(f"{service}: {e}")
-            return None
+        except (PgError, PgUnreachable, PgForeign, RedisReplyError) as e:
+            self.errors.append(f"{service}: {type(e).__name__}: {e}")
+        return None
 
     @contextlib.contextmanager
     def _lock(self):
