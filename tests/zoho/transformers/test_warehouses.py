@@ -7,10 +7,9 @@ import pytest
 from marshmallow import ValidationError
 
 from models.erp import Warehouse
-from tests.zoho.transformers.support import PLUS3, detail, fixture, list_row, one, rows, sync
+from tests.zoho.transformers.support import PLUS3, detail, fixture, list_row, one, sync
 from zoho.entities import get_entity
 
-UTC = dt.timezone.utc
 
 
 def test_location_body_lands_column_by_column(db):
