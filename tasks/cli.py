@@ -75,6 +75,44 @@ def heal(as_json: bool) -> None:
     console.print(table)
 
 
+_VERDICT_STYLE = {"healthy": "green", "warning": "yellow", "critical": "red", "emergency": "bold white on red",
+                  "unknown": "dim"}
+
+
+@main.command(help="The health verdict (same as GET /api/zoho/dashboard/health). "
+                   "Exit code 0 healthy, 1 warning, 2 critical, 3 emergency.")
+@click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
+def health(as_json: bool) -> None:
+    from tasks.health import exit_code, health_report, human_seconds
+
+    report = health_report()
+    if as_json:
+        _print_json(report)
+    else:
+        status = report["status"]
+        table = Table(title=f"zohosync health: [{_VERDICT_STYLE[status]}]{status.upper()}[/]")
+        for col, justify in (("check", "left"), ("verdict", "left"), ("value", "right"), ("threshold", "left"),
+                             ("details", "left")):
+            table.add_column(col, justify=justify)
+        idle = [n for n, c in report["checks"].items()
+                if n.startswith("sync_delay.") and c["verdict"] == "healthy" and not c["value"]]
+        for name, c in report["checks"].items():
+            if name in idle:
+                continue
+            value, unit = c["value"], c.get("unit")
+            shown = "-" if value is None else human_seconds(value) if unit == "seconds" else str(value)
+            threshold = c["threshold"] or {}
+            limits = ", ".join(f"{level} > {human_seconds(v) if unit == 'seconds' else v}"
+                               if isinstance(v, (int, float)) else f"{level}: {v}" for level, v in threshold.items())
+            style = _VERDICT_STYLE.get(c["verdict"], "")
+            table.add_row(name, f"[{style}]{c['verdict']}[/]", shown, limits, c["message"])
+        if idle:
+            table.add_row("sync_delay.*", "[green]healthy[/]", "0 s", "", "nothing waiting: "
+                          + ", ".join(n.removeprefix("sync_delay.") for n in idle))
+        console.print(table)
+    sys.exit(exit_code(report["status"]))
+
+
 @main.group(help="Dead letters: list, retry, resolve.")
 def dlq() -> None:
     pass

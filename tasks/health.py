@@ -70,9 +70,13 @@ class Check:
     threshold: Any
     verdict: str
     message: str
+    unit: str | None = None  # "seconds" where value and threshold are durations
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "threshold": self.threshold, "verdict": self.verdict, "message": self.message}
+        out = {"value": self.value, "threshold": self.threshold, "verdict": self.verdict, "message": self.message}
+        if self.unit:
+            out["unit"] = self.unit
+        return out
 
 
 @dataclass
@@ -370,12 +374,13 @@ def check_queue(snap: Snapshot) -> None:
         last_text = "never synced" if info["last_sync"] is None else f"last applied {last} ago"
         message = (f"oldest waiting change received {human_seconds(delay)} ago; {last_text}" if delay
                    else f"nothing waiting; {last_text}")
-        snap.add(Check(f"sync_delay.{name}", int(delay), DELAY_SECONDS, verdict, message))
+        snap.add(Check(f"sync_delay.{name}", int(delay), DELAY_SECONDS, verdict, message, "seconds"))
         if info["stopped_seconds"] > worst_stop:
             worst_name, worst_stop = name, info["stopped_seconds"]
     message = ("every entity with waiting work is moving" if worst_name is None
                else f"{worst_name}: nothing applied for {human_seconds(worst_stop)} while work waits")
-    snap.add(Check("sync_stopped", int(worst_stop), STOPPED_SECONDS, graded(worst_stop, STOPPED_SECONDS), message))
+    snap.add(Check("sync_stopped", int(worst_stop), STOPPED_SECONDS, graded(worst_stop, STOPPED_SECONDS), message,
+                   "seconds"))
 
 
 def probe_workers(timeout: float = WORKER_TIMEOUT_SECONDS, full: bool = False) -> dict[str, list[str]]:
@@ -414,8 +419,7 @@ def check_workers(snap: Snapshot, timeout: float = WORKER_TIMEOUT_SECONDS, full:
     consumed queue. A canary stuck behind a real backlog is not a failure while that
     entity's events keep completing.
     """
-    threshold = {"critical": "no worker answers, or a queue's canary is unconsumed for "
-                             f"{CANARY_TIMEOUT_SECONDS} s while nothing completes"}
+    threshold = {"warning": "a queue has no consumer", "critical": "no worker answers, or a queue consumes nothing"}
     if not snap.broker_ok:
         snap.add(Check("workers", None, threshold, UNKNOWN, "broker unreachable: workers cannot be asked"))
         return
@@ -470,7 +474,7 @@ def check_zoho(snap: Snapshot) -> None:
             snap.add(Check("zoho_token", None, token_threshold, UNKNOWN, "token cache unavailable"))
         elif status.get("blocked") == "auth":
             snap.add(Check("zoho_token", status.get("seconds_left"), token_threshold, "warning",
-                           "Zoho refused the OAuth credentials: no call can be made until they are fixed"))
+                           "Zoho refused the OAuth credentials: no call can be made until they are fixed", "seconds"))
         elif not status.get("cached"):
             snap.add(Check("zoho_token", None, token_threshold, "healthy",
                            "no access token cached yet (one is fetched on the first call)"))
@@ -478,7 +482,7 @@ def check_zoho(snap: Snapshot) -> None:
             left = status.get("seconds_left")
             snap.add(Check("zoho_token", left, token_threshold, "healthy",
                            f"access token valid for {human_seconds(left)}"
-                           + (" (refresh rate-limited by Zoho)" if status.get("blocked") else "")))
+                           + (" (refresh rate-limited by Zoho)" if status.get("blocked") else ""), "seconds"))
 
     budget_threshold = {"warning": "daily budget exhausted"}
     try:
