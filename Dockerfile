@@ -1,0 +1,63 @@
+# syntax=docker/dockerfile:1.7
+# zohosync: one image for every process of the stack (receiver, workers, beat, Flower,
+# migrations, Zoho sandbox); docker-compose.yml picks the command. See CONTRACT §1.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONPATH=/app \
+    ZOHOSYNC_LOG_FORMAT=json
+
+WORKDIR /app
+
+# Dependencies first, in a layer that changes only when pyproject.toml does.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt \
+ && rm /tmp/requirements.txt
+
+# The project itself. PYTHONPATH=/app keeps the source tree (with its Flask templates and
+# Alembic's script template, which the wheel does not carry) the code that runs; the
+# install adds the `zohosync` command.
+COPY . .
+RUN pip install --no-deps . \
+ && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin zohosync \
+ && mkdir -p /data /app/var/images \
+ && chown -R zohosync:zohosync /data /app/var
+
+# Sandbox mode (no Zoho credentials): settings still unset are filled from dev.env (its
+# insecure development values), with the API and accounts hosts pointed at the sandbox
+# service, the way `make run` does it. With credentials, dev.env is never read and the
+# sandbox service exits at once.
+COPY --chmod=0755 <<'EOF' /usr/local/bin/zohosync-entrypoint
+#!/bin/sh
+set -eu
+if [ -z "${ZOHO_CLIENT_ID:-}" ] || [ -z "${ZOHO_CLIENT_SECRET:-}" ] || [ -z "${ZOHO_REFRESH_TOKEN:-}" ]; then
+    if [ -n "${ZOHOSYNC_SANDBOX_URL:-}" ]; then
+        : "${ZOHO_API_BASE_URL:=$ZOHOSYNC_SANDBOX_URL}" "${ZOHO_ACCOUNTS_URL:=$ZOHOSYNC_SANDBOX_URL}"
+        export ZOHO_API_BASE_URL ZOHO_ACCOUNTS_URL
+    fi
+    while IFS= read -r line || [ -n "$line" ]; do
+        case "$line" in ''|'#'*) continue ;; esac
+        key=${line%%=*}
+        eval "current=\${$key:-}"
+        [ -n "$current" ] || export "$line"
+    done < /app/dev.env
+    # the sandbox signs its webhooks with the receiver's secret
+    [ -n "${SANDBOX_WEBHOOK_SECRET:-}" ] || export SANDBOX_WEBHOOK_SECRET="$ZOHO_WEBHOOK_SECRET"
+elif [ "${1:-}" = zohosync ] && [ "${2:-}" = sandbox ]; then
+    echo "Zoho credentials are configured: the sandbox is not needed; exiting." >&2
+    exit 0
+fi
+# Flower reads FLOWER_BASIC_AUTH itself, and an empty value would refuse every login.
+[ -n "${FLOWER_BASIC_AUTH:-}" ] || unset FLOWER_BASIC_AUTH
+exec "$@"
+EOF
+
+USER zohosync
+EXPOSE 8000 5555 8765
+ENTRYPOINT ["zohosync-entrypoint"]
+CMD ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "0.0.0.0:8000", "webhook_app.wsgi:app"]
