@@ -383,7 +383,7 @@ def check_queue(snap: Snapshot) -> None:
                    "seconds"))
 
 
-def probe_workers(timeout: float = WORKER_TIMEOUT_SECONDS, full: bool = False) -> dict[str, list[str]]:
+def probe_workers(timeout: float | None = None, full: bool = False) -> dict[str, list[str]]:
     """Worker name -> the queues it consumes (`inspect().active_queues()`, a ping that also names queues).
 
     A broadcast waits its whole timeout unless told how many answers to expect, so the
@@ -392,6 +392,7 @@ def probe_workers(timeout: float = WORKER_TIMEOUT_SECONDS, full: bool = False) -
     """
     from tasks import app
 
+    timeout = WORKER_TIMEOUT_SECONDS if timeout is None else timeout
     r = broker_redis()
     expected = None
     if not full:
@@ -411,7 +412,7 @@ def canary_queues() -> list[str]:
     return ["maintenance"] + [e.queue for e in registry().values()]
 
 
-def check_workers(snap: Snapshot, timeout: float = WORKER_TIMEOUT_SECONDS, full: bool = False) -> None:
+def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = False) -> None:
     """Workers answer, every canaried queue has a consumer, and each consumer really consumes.
 
     A worker can answer a ping yet consume nothing after a Redis reconnect (celery#10302),
@@ -521,7 +522,7 @@ def zoho_token_status() -> dict[str, Any] | None:
 
 
 def evaluate(*, workers: bool = True, full_probe: bool = False,
-             worker_timeout: float = WORKER_TIMEOUT_SECONDS, zoho: bool = True) -> Snapshot:
+             worker_timeout: float | None = None, zoho: bool = True) -> Snapshot:
     """Look at everything once; never raises (each failure is a verdict)."""
     snap = Snapshot()
     check_database(snap)
