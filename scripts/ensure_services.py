@@ -47,7 +47,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -165,8 +165,9 @@ class RedisTarget:
 
 def parse_database_url(url: str) -> PgTarget:
     parts = urlsplit(url)
-    if not parts.scheme.split("+")[0] in ("postgresql", "postgres"):
-        raise ServiceError(f"DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg2://…), got scheme {parts.scheme!r}")
+    if parts.scheme.split("+")[0] not in ("postgresql", "postgres"):
+        raise ServiceError("DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg2://…), "
+                           f"got scheme {parts.scheme!r}")
     query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
     try:
         port = parts.port or int(query.get("port") or 5432)
@@ -247,7 +248,7 @@ def _net_connect(host: str, port: int, timeout: float, unix_path: str | None = N
         sock = socket.create_connection((host, port), timeout=timeout)
         sock.settimeout(timeout)
         return sock
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise PgUnreachable(f"no answer within {timeout:g} s") from None
     except ConnectionRefusedError:
         raise PgUnreachable("connection refused") from None
@@ -280,7 +281,7 @@ class PgConnection:
         while got < n:
             try:
                 chunk = self.sock.recv(n - got)
-            except (socket.timeout, TimeoutError):
+            except TimeoutError:
                 raise PgForeign("connected, but no PostgreSQL answer came") from None
             except OSError as e:
                 raise PgForeign(f"connection dropped ({e.strerror or e})") from None
@@ -393,7 +394,7 @@ class PgConnection:
         final_bare = f"c=biws,r={attrs['r']}"
         auth_message = f"{first_bare},{server_first},{final_bare}".encode()
         signature = hmac.new(stored_key, auth_message, "sha256").digest()
-        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        proof = bytes(a ^ b for a, b in zip(client_key, signature, strict=True))
         self._send(b"p", f"{final_bare},p={base64.b64encode(proof).decode()}".encode())
         kind, body = self._read()
         if kind == b"E":
@@ -515,7 +516,8 @@ def _psycopg2_ensure(target: PgTarget, names: list[str]) -> list[str]:
         import psycopg2  # type: ignore[import-not-found]
     except ImportError:
         raise ServiceError(f"PostgreSQL at {target.address} uses an authentication method this script cannot "
-                           "perform without psycopg2; run it with the project's virtualenv (.venv/bin/python)") from None
+                           "perform without psycopg2; run it with the project's virtualenv (.venv/bin/python)"
+                           ) from None
     kwargs = {"host": target.host, "port": target.port, "user": target.user, "dbname": "postgres",
               "sslmode": target.sslmode, "connect_timeout": 10}
     if target.password is not None:
@@ -561,7 +563,7 @@ class RedisConnection:
     def _fill(self) -> None:
         try:
             chunk = self.sock.recv(65536)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise PgForeign("connected, but no Redis answer came") from None
         except OSError as e:
             raise PgForeign(f"connection dropped ({e.strerror or e})") from None
@@ -720,14 +722,6 @@ def _wait(predicate, timeout: float, interval: float = 0.1) -> bool:
         time.sleep(interval)
 
 
-def _port_answers(host: str, port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _tail(path: Path, limit: int = 1500) -> str:
     try:
         return path.read_text(errors="replace")[-limit:].strip()
@@ -772,14 +766,6 @@ def _can_traverse(path: Path, uid: int, gid: int) -> bool:
         if not ok:
             return False
     return True
-
-
-def _chown_tree(path: Path, uid: int, gid: int) -> None:
-    os.chown(path, uid, gid)
-    for base, dirs, files in os.walk(path):
-        for name in dirs + files:
-            with contextlib.suppress(OSError):
-                os.chown(os.path.join(base, name), uid, gid, follow_symlinks=False)
 
 
 # --------------------------------------------------------------------------- finding and installing binaries
@@ -1130,15 +1116,15 @@ def stop_private_redis(dir, port: int | None = None, *, timeout: float = 15) -> 
     host = state.get("host", "127.0.0.1")
     verdict = "unreachable"
     if port:
-        with contextlib.suppress(PgUnreachable, PgForeign, RedisReplyError, OSError, ValueError):
-            with RedisConnection(RedisTarget(host, int(port)), 2) as conn:
-                verdict = "foreign"
-                info = conn.command("INFO", "server") or ""
-                workdir = (conn.command("CONFIG", "GET", "dir") or [None, None])[1]
-                if re.search(rf"^process_id:{pid}\r?$", info, re.M) and workdir and \
-                        Path(workdir).resolve() == dir.resolve():
-                    conn.sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
-                    verdict = "sent"
+        errors = (PgUnreachable, PgForeign, RedisReplyError, OSError, ValueError)
+        with contextlib.suppress(*errors), RedisConnection(RedisTarget(host, int(port)), 2) as conn:
+            verdict = "foreign"
+            info = conn.command("INFO", "server") or ""
+            workdir = (conn.command("CONFIG", "GET", "dir") or [None, None])[1]
+            if re.search(rf"^process_id:{pid}\r?$", info, re.M) and workdir and \
+                    Path(workdir).resolve() == dir.resolve():
+                conn.sock.sendall(b"*2\r\n$8\r\nSHUTDOWN\r\n$6\r\nNOSAVE\r\n")
+                verdict = "sent"
     if verdict == "foreign":
         (dir / "redis.pid").unlink(missing_ok=True)
         return False
@@ -1166,10 +1152,10 @@ def restart_private_redis(dir, port: int, **kwargs) -> PrivateService:
 # --------------------------------------------------------------------------- the check-and-start flow
 
 
-def debian_clusters() -> list[tuple[str, str, int]]:
-    """(version, name, port) of every cluster configured under /etc/postgresql."""
+def debian_clusters(etc: str = "/etc/postgresql") -> list[tuple[str, str, int]]:
+    """(version, name, port) of every cluster configured under /etc/postgresql (Debian's layout)."""
     clusters = []
-    for conf in sorted(glob.glob("/etc/postgresql/*/*/postgresql.conf")):
+    for conf in sorted(glob.glob(f"{etc}/*/*/postgresql.conf")):
         parts = Path(conf).parts
         port = 5432
         with contextlib.suppress(OSError):
@@ -1272,11 +1258,9 @@ class Ensurer:
         result = probe()
         while True:
             elapsed = time.monotonic() - started
-            if result.state == "starting" and elapsed < START_TIMEOUT:
-                pass
-            elif result.state == "down" and elapsed < self.wait:
-                pass
-            else:
+            starting = result.state == "starting" and elapsed < START_TIMEOUT
+            awaited = result.state == "down" and elapsed < self.wait
+            if not (starting or awaited):
                 return result
             time.sleep(0.25)
             result = probe()
@@ -1325,12 +1309,12 @@ class Ensurer:
                 continue
             if _wait(lambda: pg_probe(t, 1).answered, START_TIMEOUT, 0.25):
                 probe = pg_probe(t, self.timeout)
-                if probe.state == "auth" and "postgresql" in self.installed and _is_root() and t.password is None:
-                    if _allow_loopback_trust(version, name, t.user):
-                        self.say(f"postgres: fresh cluster {version}/{name}: allowed passwordless loopback "
-                                 f"connections for {t.user} in its pg_hba.conf", err=True)
-                        _wait(lambda: pg_probe(t, 1).state != "auth", 10, 0.25)
-                        probe = pg_probe(t, self.timeout)
+                fresh = "postgresql" in self.installed and _is_root() and t.password is None
+                if probe.state == "auth" and fresh and _allow_loopback_trust(version, name, t.user):
+                    self.say(f"postgres: fresh cluster {version}/{name}: allowed passwordless loopback "
+                             f"connections for {t.user} in its pg_hba.conf", err=True)
+                    _wait(lambda: pg_probe(t, 1).state != "auth", 10, 0.25)
+                    probe = pg_probe(t, self.timeout)
                 self.say(f"postgres: started cluster {version}/{name} (port {port})")
                 return probe
             raise ServiceError(f"cluster {version}/{name} was started but does not answer on {t.address}; see "

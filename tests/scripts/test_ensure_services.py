@@ -116,6 +116,14 @@ def test_urls_are_parsed_like_libpq_and_redis_py():
         es.parse_database_url("sqlite:///erp.db")
 
 
+def test_debian_clusters_are_found_with_their_ports(tmp_path):
+    (tmp_path / "15" / "main").mkdir(parents=True)
+    (tmp_path / "15" / "main" / "postgresql.conf").write_text("# port = 1\nport = 5433\t# (change requires restart)\n")
+    (tmp_path / "16" / "other").mkdir(parents=True)
+    (tmp_path / "16" / "other" / "postgresql.conf").write_text("listen_addresses = '*'\n")
+    assert es.debian_clusters(str(tmp_path)) == [("15", "main", 5433), ("16", "other", 5432)]
+
+
 # --------------------------------------------------------------------------- the shared services
 
 
@@ -273,7 +281,8 @@ def test_local_services_that_do_not_answer_are_started_once_then_found(tmp_path)
 
         found = run_script("--run-dir", str(run_dir), "--database", "zohosync_dev_test", env=env)
         assert found.returncode == 0, found.stderr
-        assert found.stdout.splitlines() == [f"postgres: ok (127.0.0.1:{pg_port})", f"redis: ok (localhost:{redis_port})"]
+        assert found.stdout.splitlines() == [f"postgres: ok (127.0.0.1:{pg_port})",
+                                             f"redis: ok (localhost:{redis_port})"]
 
         stopped = run_script("--stop", "--run-dir", str(run_dir))
         assert stopped.stdout.strip() == "stopped: postgres, redis"
