@@ -426,6 +426,8 @@ def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = Fal
         return
     try:
         workers = probe_workers(timeout, full=full)
+        if not full and workers and set(canary_queues()) - {q for queues in workers.values() for q in queues}:
+            workers = probe_workers(timeout, full=True)  # the quick probe may have stopped before a newcomer
         sent = {k.decode(): float(v) for k, v in broker_redis().hgetall(CANARY_SENT).items()}
     except Exception as e:  # noqa: BLE001 - any broker trouble makes this check unknown, never a crash
         snap.add(Check("workers", None, threshold, UNKNOWN, f"workers could not be asked ({type(e).__name__})"))
