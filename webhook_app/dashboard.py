@@ -391,7 +391,9 @@ def page():
     if not admin_ok():
         return _login(401)
     g.csp_nonce = secrets.token_urlsafe(16)
-    html = render_template("dashboard.html", nonce=g.csp_nonce, refresh_seconds=REFRESH_SECONDS, **page_context())
+    # `?partial=1` is the page's own auto-refresh: just the content, swapped in place without a reload.
+    template = "_dashboard_app.html" if _flag("partial") else "dashboard.html"
+    html = render_template(template, nonce=g.csp_nonce, refresh_seconds=REFRESH_SECONDS, **page_context())
     return _secure(make_response(html, 200))
 
 
@@ -448,7 +450,7 @@ def _nice_ceiling(value: float) -> float:
     if value <= 0:
         return 0
     magnitude = 10 ** (len(str(int(value))) - 1)
-    for m in (1, 2, 5, 10):
+    for m in (1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if value <= m * magnitude:
             return m * magnitude
     return 10 * magnitude

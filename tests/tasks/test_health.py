@@ -34,14 +34,14 @@ def seed(db, n: int, status: str = "pending", entity: str = "products", age_minu
 
 
 def seed_dead_letters(db, n: int, resolved: bool = False, entity: str = "products",
-                      error: str = "MappingError: rate: not a number") -> list[int]:
+                      error: str = "rate: not a number", error_class: str = "MappingError") -> list[int]:
     ids = seed(db, n, "dead", entity, error=error)
     with db.begin() as c:
         c.execute(text(
             "INSERT INTO tds_dead_letter_queue (original_id, entity_type, entity_id, operation, payload, error_message, "
             "error_class, retry_count, resolved_at) SELECT id, entity_type, entity_id, operation, payload, error_message, "
-            "'MappingError', retry_count, CASE WHEN :r THEN now() END FROM tds_sync_queue WHERE id = ANY(:ids)"),
-            {"ids": ids, "r": resolved})
+            ":cls, retry_count, CASE WHEN :r THEN now() END FROM tds_sync_queue WHERE id = ANY(:ids)"),
+            {"ids": ids, "r": resolved, "cls": error_class})
     return ids
 
 
