@@ -58,6 +58,8 @@ RATE_WINDOW_MINUTES = 5
 NOTIFY_TIMEOUT_SECONDS = 5
 DATABASE_DOWN_NOTICE = f"{KEY_PREFIX}notified:database_down"
 CANARY_EXPIRES_SECONDS = 600
+METRICS_RETENTION_DAYS = 14
+PRUNE_BATCH = 5000
 
 # Compare-and-delete: a canary clears the outstanding mark only if it was sent no earlier.
 _CANARY_DONE_LUA = """
@@ -151,6 +153,17 @@ def metric_rows(snap: Snapshot, conn) -> list[dict[str, Any]]:
     for name, check in snap.checks.items():
         rows.append((f"check:{name}"[:64], None, level_value(check.verdict)))
     return [{"name": n, "entity": e, "value": v} for n, e, v in rows]
+
+
+def prune_metrics(conn, days: int = METRICS_RETENTION_DAYS) -> int:
+    """Drop metrics older than `days`, oldest first, a bounded batch per snapshot.
+
+    A snapshot writes about a hundred rows a minute; looking only at the oldest ids keeps
+    the work constant whether or not anything is old enough to go.
+    """
+    return conn.execute(text(
+        "DELETE FROM tds_metrics WHERE id IN (SELECT id FROM tds_metrics ORDER BY id LIMIT :batch) "
+        "AND recorded_at < now() - make_interval(days => :days)"), {"batch": PRUNE_BATCH, "days": days}).rowcount
 
 
 # --------------------------------------------------------------------------- alerts
@@ -287,6 +300,7 @@ def take_snapshot(*, probe_workers: bool = True, canaries: bool = True, zoho: bo
             conn.execute(text("INSERT INTO tds_metrics (name, entity_type, value) VALUES (:name, :entity, :value)"),
                          rows)
             transitions = apply_hysteresis(conn, snap)
+            prune_metrics(conn)
         for t in transitions:
             log.warning("alert %s: %s", t.kind, t.message, extra={"status": t.severity})
         _notify_transitions(transitions, snap.status)

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 
 import beat_schedule
+from models.db import reset_engine
 from models.settings import reset_settings
 from tasks import app
 from tasks import monitor
@@ -162,3 +163,29 @@ def test_the_snapshot_is_on_beat_every_minute_and_routed_to_maintenance():
     assert "monitor.snapshot" in app.tasks and "monitor.canary" in app.tasks
     route = app.amqp.router.route({}, "monitor.snapshot")
     assert route["queue"].name == "maintenance"
+
+
+def test_metrics_older_than_the_retention_are_pruned(db, redis_client):
+    q(db, "INSERT INTO tds_metrics (name, value, recorded_at) SELECT 'pending', g, now() - interval '20 days' "
+          "FROM generate_series(1, 30) g RETURNING id")
+    q(db, "INSERT INTO tds_metrics (name, value, recorded_at) VALUES ('pending', 1, now() - interval '2 days') "
+          "RETURNING id")
+    snapshot()
+    assert q(db, "SELECT count(*) FROM tds_metrics WHERE recorded_at < now() - interval '14 days'")[0][0] == 0
+    assert q(db, "SELECT count(*) FROM tds_metrics WHERE recorded_at < now() - interval '1 day'")[0][0] == 1
+
+
+def test_with_the_database_down_the_snapshot_notifies_once_and_does_not_raise(db, redis_client, inbox, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
+    reset_settings()
+    reset_engine()
+    try:
+        first = snapshot()
+        second = snapshot()
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+        reset_engine()
+    assert first["status"] == second["status"] == "emergency"
+    assert len(inbox) == 1 and "EMERGENCY" in inbox[0]["body"]["text"]
+    assert "PostgreSQL" in inbox[0]["body"]["text"] and "nowhere" not in inbox[0]["body"]["text"]
