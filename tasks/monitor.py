@@ -119,7 +119,7 @@ def metric_rows(snap: Snapshot, conn) -> list[dict[str, Any]]:
     """The numbers one snapshot records: (name, entity_type, value)."""
     rows: list[tuple[str, str | None, float]] = [("status", None, level_value(snap.status))]
     totals: dict[str, int] = {}
-    for entity, counts in snap.counts.items():
+    for counts in snap.counts.values():
         for status, n in counts.items():
             totals[status] = totals.get(status, 0) + n
     for status in ("pending", "processing", "failed", "dead"):

@@ -5,7 +5,6 @@ import importlib.util
 import os
 import shutil
 import tempfile
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
