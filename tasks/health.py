@@ -463,6 +463,11 @@ def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = Fal
 def check_zoho(snap: Snapshot) -> None:
     """Token expiry and API budget left; informational at most `warning` (the contract sets no threshold)."""
     token_threshold = {"warning": "Zoho refused the OAuth credentials"}
+    if not snap.broker_ok:  # both live in the broker's Redis; asking would only wait on its timeouts
+        snap.add(Check("zoho_token", None, token_threshold, UNKNOWN, "broker unreachable: token state unknown"))
+        snap.add(Check("zoho_budget", None, {"warning": "daily budget exhausted"}, UNKNOWN,
+                       "broker unreachable: API budget unknown"))
+        return
     try:
         from zoho.oauth import TokenManager
 

@@ -408,8 +408,9 @@ def flower_url() -> str:
 
 def page_context() -> dict[str, Any]:
     snap = evaluate()
+    zoho = zoho_data() if snap.broker_ok else {"rate_limit": {"available": False}, "token": {"available": False}}
     ctx: dict[str, Any] = {"health": snap.report(), "db_error": None, "flower_url": flower_url(),
-                           "zoho": zoho_data(), "refusals": refusal_counts()}
+                           "zoho": zoho, "refusals": refusal_counts()}
     try:
         with get_engine().connect() as conn:
             ctx["stats"] = stats_data(conn)

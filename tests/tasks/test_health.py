@@ -139,13 +139,14 @@ def test_an_unreachable_broker_is_an_emergency_and_workers_are_unknown(db, monke
     monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:1/0")
     reset_settings()
     try:
-        report = health_report(zoho=False)
+        report = health_report()
     finally:
         monkeypatch.undo()
         reset_settings()
     assert report["status"] == "emergency"
     assert report["checks"]["broker"]["verdict"] == "emergency"
     assert report["checks"]["workers"]["verdict"] == "unknown"
+    assert report["checks"]["zoho_budget"]["verdict"] == report["checks"]["zoho_token"]["verdict"] == "unknown"
     assert report["checks"]["database"]["verdict"] == "healthy"
 
 
