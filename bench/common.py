@@ -1,0 +1,226 @@
+"""The bench's own world: a private database and Redis db, child processes on free ports, and /proc readings.
+
+`configure_env()` must run before any project module is imported: settings are read once
+per process, and every child the bench starts inherits the same environment.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+BENCH_DB = os.environ.get("ZOHOSYNC_BENCH_DB", "zohosync_bench")
+BENCH_REDIS_DB = os.environ.get("ZOHOSYNC_BENCH_REDIS_DB", "13")
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
+ADMIN_TOKEN = "bench-admin-token-0123456789"
+GUNICORN_ARGS = ["-w", "2", "-k", "gthread", "--threads", "8"]
+WORKER_CONCURRENCY = 2
+
+
+def configure_env() -> dict[str, str]:
+    """Point this process (and every child) at the bench database and Redis db."""
+    base_db = os.environ.get("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/zohosync")
+    base_broker = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    env = {
+        "DATABASE_URL": urlunsplit(urlsplit(base_db)._replace(path=f"/{BENCH_DB}")),
+        "CELERY_BROKER_URL": urlunsplit(urlsplit(base_broker)._replace(path=f"/{BENCH_REDIS_DB}")),
+        "ZOHO_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "ADMIN_TOKEN": ADMIN_TOKEN,
+        "ZOHOSYNC_ENV_FILE": "/nonexistent/.env",
+        "ZOHOSYNC_LOG_FORMAT": "json",
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("CELERY_RESULT_BACKEND", "ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN",
+                 "ZOHO_API_BASE_URL", "ZOHO_ACCOUNTS_URL", "ZOHO_ORGANIZATION_ID"):
+        os.environ.pop(name, None)
+    os.environ.update(env)
+    return env
+
+
+def ensure_database() -> None:
+    """Create the bench database if missing and migrate it from scratch with Alembic."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    url = os.environ["DATABASE_URL"]
+    admin = create_engine(urlunsplit(urlsplit(url)._replace(path="/postgres")), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": BENCH_DB}).scalar():
+            c.execute(text(f'CREATE DATABASE "{BENCH_DB}"'))
+    admin.dispose()
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    command.upgrade(Config(str(ROOT / "alembic.ini")), "head")
+
+
+def reset_state() -> None:
+    """Empty every table (ours and the floors') and the bench Redis db between figures."""
+    import redis
+    from sqlalchemy import text
+
+    from models import metadata
+    from models.db import get_engine
+
+    names = [f'"{t.name}"' for t in metadata.sorted_tables]
+    with get_engine().begin() as c:
+        extra = c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                               "AND tablename LIKE 'bench_naive_%'")).scalars().all()
+        c.execute(text(f"TRUNCATE {', '.join(names + [f'{t}' for t in extra])} RESTART IDENTITY CASCADE"))
+    redis.Redis.from_url(os.environ["CELERY_BROKER_URL"]).flushdb()
+
+
+def ensure_wrk() -> str:
+    """wrk from Debian; installed with apt-get when missing and we are root."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False,
+                       env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+        if found:
+            return found
+    raise SystemExit("wrk is needed for the ingest figures: sudo apt-get install wrk")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    """A child in its own process group, output kept in a log file for post-mortems."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
+        self.name = name
+        self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-bench-{name}-", suffix=".log", delete=False)
+        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env or dict(os.environ), stdout=self.log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self, timeout: float = 20) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+
+    def __enter__(self) -> "Proc":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def wait_http(url: str, proc: Proc | None = None, timeout: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and not proc.alive():
+            raise RuntimeError(f"{proc.name} died:\n{proc.output()[-3000:]}")
+        try:
+            if requests.get(url, timeout=1).status_code < 500:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def wrap(argv: list[str], profile: Path | None) -> list[str]:
+    """Run under `py-spy record` (raw collapsed stacks, children included) when profiling."""
+    if profile is None:
+        return argv
+    spy = shutil.which("py-spy") or str(BIN / "py-spy")
+    return [spy, "record", "--subprocesses", "--idle", "--format", "raw", "--rate", "200", "-o", str(profile),
+            "--", *argv]
+
+
+def start_gunicorn(name: str, app: str, port: int, profile: Path | None = None) -> Proc:
+    proc = Proc(name, wrap([str(BIN / "gunicorn"), *GUNICORN_ARGS, "-b", f"127.0.0.1:{port}", app], profile))
+    wait_http(f"http://127.0.0.1:{port}/healthz" if app.startswith("webhook_app") else f"http://127.0.0.1:{port}/",
+              proc)
+    return proc
+
+
+def start_worker(name: str, app: str, queues: str | None = None, profile: Path | None = None) -> Proc:
+    """A real `celery worker -c 2` (same flags for ours and the floor), returned once ready."""
+    argv = [str(BIN / "celery"), "-A", app, "worker", "-l", "info", "-n", f"{name}@%h",
+            "-c", str(WORKER_CONCURRENCY), "--without-gossip", "--without-mingle"]
+    if queues:
+        argv += ["-Q", queues]
+    proc = Proc(name, wrap(argv, profile))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if " ready." in proc.output():
+            return proc
+        if not proc.alive():
+            raise RuntimeError(f"{name} died:\n{proc.output()[-3000:]}")
+        time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"{name} not ready:\n{proc.output()[-3000:]}")
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every descendant, read from /proc."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            parents.setdefault(int(fields[1]), []).append(int(entry))
+        except (OSError, IndexError, ValueError):
+            continue
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo.extend(parents.get(pid, []))
+    return out
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        return ""
