@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -47,7 +48,11 @@ log = logging.getLogger(__name__)
 
 PER_PAGE = 200
 OVERLAP = dt.timedelta(minutes=5)
-LOCK_TTL_SECONDS = 3 * 3600
+KEYSET_FLOOR = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+LOCK_TTL_SECONDS = int(os.environ.get("BULK_PULL_LOCK_TTL", "300"))
+"""Short, and renewed while the pull makes calls: a pull killed outright frees its list within minutes."""
+DETAIL_CHUNK = 10
+"""Documents are recorded every this many detail GETs, so a pull killed mid-page loses at most that many."""
 CONTENT_COMPARED = {"stock"}
 """Entities whose changes do not always move `last_modified_time`: compared by content (dedupe)."""
 
@@ -68,6 +73,10 @@ class RunStats:
     seen: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     changed_by: Counter[str] = field(default_factory=Counter)
     deleted_by: Counter[str] = field(default_factory=Counter)
+    missing_by: Counter[str] = field(default_factory=Counter)  # in Zoho, not (or only as a placeholder) in the ERP
+    stale_by: Counter[str] = field(default_factory=Counter)  # the ERP holds an older last_modified_time
+    revived: int = 0  # already-recorded events run again because the ERP lost what they wrote
+    held: dict[str, dt.datetime] = field(default_factory=dict)  # source key → oldest row not recorded
     errors: list[str] = field(default_factory=list)
 
 
@@ -100,11 +109,12 @@ class Puller:
     """One run over one entity's sources; plain code so the CLI can drive it in the foreground."""
 
     def __init__(self, entity: Entity, *, full: bool, client=None, kind: str | None = None,
-                 progress: Callable[[RunStats], None] | None = None):
+                 progress: Callable[[RunStats], None] | None = None, heartbeat: Callable[[], None] | None = None):
         self.entity = entity
         self.full = full
         self.kind = kind or ("full" if full else "incremental")
         self.progress = progress
+        self.heartbeat = heartbeat or (lambda: None)
         self.stats = RunStats()
         self.engine = get_engine()
         if client is None:
@@ -114,14 +124,21 @@ class Puller:
         self.client = client
         self.targets = riders(entity)
         self.run_id: int | None = None
+        self.started_at: dt.datetime | None = None  # the database's clock: bounds cursors and the sweep
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _start_run(self) -> None:
         with self.engine.begin() as c:
-            self.run_id = c.execute(
-                text("INSERT INTO tds_sync_runs (entity_type, kind, status) VALUES (:e, :k, 'running') RETURNING id"),
+            # We hold the list's lock, so a run of it still marked running died without a word.
+            c.execute(text("UPDATE tds_sync_runs SET status = 'abandoned', finished_at = now(), "
+                           "error_message = 'the process running this pull stopped before it finished' "
+                           "WHERE status = 'running' AND entity_type = ANY(:names)"),
+                      {"names": [t.name for t in self.targets]})
+            self.run_id, self.started_at = c.execute(
+                text("INSERT INTO tds_sync_runs (entity_type, kind, status) VALUES (:e, :k, 'running') "
+                     "RETURNING id, started_at"),
                 {"e": self.entity.name, "k": self.kind},
-            ).scalar_one()
+            ).one()
 
     def _save_stats(self, c, status: str | None = None, error: str | None = None, started: float | None = None) -> None:
         s = self.stats
@@ -141,7 +158,9 @@ class Puller:
              "ms": int((time.monotonic() - started) * 1000) if started else None,
              "details": json.dumps({"pages": s.pages, "errors": s.errors[:20],
                                     "entities": [t.name for t in self.targets],
-                                    "changed_by": s.changed_by, "deleted_by": s.deleted_by})},
+                                    "changed_by": s.changed_by, "deleted_by": s.deleted_by,
+                                    "missing_by": s.missing_by, "stale_by": s.stale_by, "revived": s.revived,
+                                    "held": {k: v.isoformat() for k, v in s.held.items()}})},
         )
 
     def _cursor(self, source: ApiSource) -> dt.datetime | None:
@@ -167,6 +186,7 @@ class Puller:
 
     # -- reading Zoho ---------------------------------------------------------------------
     def _get(self, source: ApiSource, params: dict[str, Any]) -> dict[str, Any]:
+        self.heartbeat()
         before = self.client.calls_made
         try:
             return self.client.get(source.service, source.path, params={**source.params, **params}, priority="bulk")
@@ -209,27 +229,47 @@ class Puller:
                 cursor, page = last, 1
 
     # -- one page -------------------------------------------------------------------------
-    def _known_versions(self, target: Entity, ids: list[str]) -> dict[str, dt.datetime | None]:
-        """Newest version per Zoho id the system already has: applied in the ERP or queued."""
+    def _known_versions(self, target: Entity, ids: list[str]) -> tuple[dict[str, dt.datetime | None],
+                                                                          dict[str, dt.datetime]]:
+        """(versions the ERP holds, newest version still waiting in the queue) per Zoho id.
+
+        Only events not yet applied count as "waiting": a completed event says nothing about
+        what the ERP holds now (a row restored from a backup or deleted by hand).
+        """
         model = target.model
         key = model.zoho_key
         with self.engine.connect() as c:
-            known = dict(c.execute(
+            erp = dict(c.execute(
                 text(f"SELECT {key}, zoho_last_modified_at FROM {model.__tablename__} WHERE {key} = ANY(:ids)"),
                 {"ids": ids}).all())
-            queued = c.execute(
+            waiting = dict(c.execute(
                 text("SELECT entity_id, max(zoho_last_modified_at) FROM tds_sync_queue WHERE entity_type = :e "
-                     "AND entity_id = ANY(:ids) AND status <> 'dead' GROUP BY entity_id"),
-                {"e": target.name, "ids": ids}).all()
-        for zid, lmt in queued:
-            if lmt is not None and (known.get(zid) is None or lmt > known[zid]):
-                known[zid] = lmt
-        return known
+                     "AND entity_id = ANY(:ids) AND status IN ('pending', 'processing', 'failed') "
+                     "AND zoho_last_modified_at IS NOT NULL GROUP BY entity_id"),
+                {"e": target.name, "ids": ids}).all())
+        return erp, waiting
 
     def _events_for_page(self, source: ApiSource, rows: list[dict[str, Any]]) -> tuple[list[NewEvent], dt.datetime | None]:
+        """The events a page calls for, and how far the cursor may move past it.
+
+        The cursor never passes a row that could not be recorded (no id, detail GET refused):
+        the next run reads it again.
+        """
         max_lmt = None
+        held: dt.datetime | None = None
         events: list[NewEvent] = []
         settings = get_settings()
+
+        def hold(row: dict[str, Any]) -> None:
+            nonlocal held
+            lmt = _row_lmt(row)
+            if lmt is not None and (held is None or lmt < held):
+                held = lmt
+
+        for row in rows:
+            lmt = _row_lmt(row)
+            if lmt is not None and (max_lmt is None or lmt > max_lmt):
+                max_lmt = lmt
         for target in self.targets:
             if source not in target.sources:
                 continue
@@ -243,16 +283,21 @@ class Puller:
                 if not zid:
                     self.stats.failed += 1
                     self.stats.errors.append(f"{target.name}: row without id")
+                    hold(row)
                     continue
                 by_id[zid] = row
                 self.stats.seen[target.name].add(zid)
-            known = self._known_versions(target, list(by_id)) if target.name not in CONTENT_COMPARED else {}
+            compared = target.name not in CONTENT_COMPARED
+            erp, waiting = self._known_versions(target, list(by_id)) if compared else ({}, {})
             for zid, row in by_id.items():
                 lmt = _row_lmt(row)
-                if lmt is not None and (max_lmt is None or lmt > max_lmt):
-                    max_lmt = lmt
-                if target.name not in CONTENT_COMPARED:
-                    have = known.get(zid)
+                if compared:
+                    in_erp = erp.get(zid)
+                    if in_erp is None:
+                        self.stats.missing_by[target.name] += 1
+                    elif lmt is not None and in_erp < lmt:
+                        self.stats.stale_by[target.name] += 1
+                    have = max((v for v in (in_erp, waiting.get(zid)) if v is not None), default=None)
                     if have is not None and lmt is not None and lmt <= have:
                         self.stats.skipped += 1
                         continue
@@ -266,15 +311,21 @@ class Puller:
                     except PermanentError as e:
                         self.stats.failed += 1
                         self.stats.errors.append(f"{target.name} {zid}: {type(e).__name__}")
+                        hold(row)
                         continue
                 events.append(make_event(target.name, zid, "upsert", {source.record_key: record}, _row_lmt(record),
                                          source="pull", max_retries=settings.max_retries, sync_run_id=self.run_id))
+        if held is not None:
+            self.stats.held[source.key] = min(held, self.stats.held.get(source.key, held))
+        if self.stats.held.get(source.key) is not None and max_lmt is not None:
+            max_lmt = min(max_lmt, self.stats.held[source.key])
         return events, max_lmt
 
     def _detail(self, source: ApiSource, zoho_id: str) -> dict[str, Any]:
+        self.heartbeat()
         before = self.client.calls_made
         try:
-            return self.client.get_record(source, zoho_id)
+            return self.client.get_record(source, zoho_id, priority="bulk")
         finally:
             self.stats.api_calls += self.client.calls_made - before
 
@@ -286,11 +337,43 @@ class Puller:
             if advance and max_lmt is not None:
                 self._advance_cursor(c, source, max_lmt)
             new = [(e.entity_type, event_id) for e, (event_id, created) in zip(events, results) if created]
-            self.stats.changed += len(new)
-            self.stats.changed_by.update(name for name, _ in new)
-            self.stats.skipped += len(events) - len(new)
+            twins: dict[str, list[int]] = defaultdict(list)
+            for e, (event_id, created) in zip(events, results):
+                if not created and e.entity_type not in CONTENT_COMPARED:
+                    twins[e.entity_type].append(event_id)
+            revived = [row for name, ids in twins.items() for row in self._revive(c, name, ids)]
+            self.stats.changed += len(new) + len(revived)
+            self.stats.changed_by.update(name for name, _ in new + revived)
+            self.stats.revived += len(revived)
+            self.stats.skipped += len(events) - len(new) - len(revived)
             self._save_stats(c)
-        return new
+        return new + revived
+
+    def _revive(self, c, entity_name: str, event_ids: list[int]) -> list[tuple[str, int]]:
+        """Completed twins of this page's events whose rows the ERP no longer holds: run them again.
+
+        The pull only records a version the ERP lacks; when that exact version was recorded
+        and applied before (then the ERP row was deleted, or restored from an older backup),
+        the dedupe key matches the old event and nothing new would be applied without this.
+        """
+        model = get_entity(entity_name).model
+        key = model.zoho_key
+        rows = c.execute(
+            text(
+                f"""
+                UPDATE tds_sync_queue q SET status = 'pending', retry_count = 0, next_attempt_at = NULL,
+                       locked_until = NULL, error_message = NULL, completed_at = NULL, result = NULL,
+                       sync_run_id = :run, enqueued_at = now(), updated_at = now()
+                 WHERE q.id = ANY(:ids) AND q.status = 'completed' AND q.operation = 'upsert'
+                   AND q.zoho_last_modified_at IS NOT NULL
+                   AND NOT EXISTS (SELECT 1 FROM {model.__tablename__} t WHERE t.{key} = q.entity_id
+                                      AND t.zoho_last_modified_at >= q.zoho_last_modified_at)
+             RETURNING q.entity_type, q.id
+                """
+            ),
+            {"ids": event_ids, "run": self.run_id},
+        ).all()
+        return [(r.entity_type, r.id) for r in rows]
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -319,30 +402,44 @@ class Puller:
         return {"run_id": self.run_id, "entity": self.entity.name, "kind": self.kind, "status": status,
                 "fetched": s.fetched, "changed": s.changed, "skipped": s.skipped, "failed": s.failed,
                 "deleted": s.deleted, "api_calls": s.api_calls, "pages": s.pages,
-                "changed_by": dict(s.changed_by), "deleted_by": dict(s.deleted_by)}
+                "changed_by": dict(s.changed_by), "deleted_by": dict(s.deleted_by),
+                "missing_by": dict(s.missing_by), "stale_by": dict(s.stale_by), "revived": s.revived,
+                "seen_by": {name: len(ids) for name, ids in s.seen.items()}}
 
     def _pull_source(self, source: ApiSource) -> None:
         cursor = None if self.full else self._cursor(source)
         since = cursor - OVERLAP if cursor else None
+        if since is None and not self.full and source.filters_honoured and source.sortable:
+            since = KEYSET_FLOOR  # a first pull by keyset too: interrupted, it resumes instead of starting over
         # Sorted lists let the cursor follow each page; otherwise it moves only after the last page.
         per_page_cursor = bool(since is not None and source.filters_honoured and source.sortable)
         run_max: dt.datetime | None = None
         for rows in self.pages(source, since):
             self.stats.pages += 1
             self.stats.fetched += len(rows)
-            events, max_lmt = self._events_for_page(source, rows)
-            new = self._record_page(source, events, max_lmt, advance=per_page_cursor)
-            if max_lmt is not None and (run_max is None or max_lmt > run_max):
-                run_max = max_lmt
-            publish_batches(new)
+            size = DETAIL_CHUNK if source.detail else max(len(rows), 1)
+            for start in range(0, max(len(rows), 1), size):
+                events, max_lmt = self._events_for_page(source, rows[start:start + size])
+                new = self._record_page(source, events, max_lmt, advance=per_page_cursor)
+                if max_lmt is not None and (run_max is None or max_lmt > run_max):
+                    run_max = max_lmt
+                publish_batches(new)
             if self.progress:
                 self.progress(self.stats)
         if not per_page_cursor and run_max is not None:
+            # An unsorted scan saw early pages before later edits: a record edited during the
+            # scan on a page already read is only safe if the cursor stays at the scan's start.
+            held = self.stats.held.get(source.key)
+            limit = min(v for v in (run_max, held, self.started_at) if v is not None)
             with self.engine.begin() as c:
-                self._advance_cursor(c, source, run_max)
+                self._advance_cursor(c, source, limit)
 
     def _sweep_deletions(self) -> None:
-        """After a complete scan: ERP rows whose Zoho id was not seen are deactivated (delete events)."""
+        """After a complete scan: ERP rows whose Zoho id was not seen are deactivated (delete events).
+
+        Only rows the ERP already held when the scan started: one a webhook brought in while
+        the scan ran (created after its page was read) is not evidence of a deletion.
+        """
         for target in self.targets:
             if target.name in CONTENT_COMPARED or not target.sources:
                 continue
@@ -352,8 +449,8 @@ class Puller:
             with self.engine.connect() as c:
                 gone = list(c.execute(
                     text(f"SELECT {key} FROM {model.__tablename__} WHERE is_active AND {key} <> ALL(:seen) "
-                         "AND zoho_last_modified_at IS NOT NULL"),
-                    {"seen": seen}).scalars())
+                         "AND zoho_last_modified_at IS NOT NULL AND last_synced_at < :started"),
+                    {"seen": seen, "started": self.started_at}).scalars())
             if not gone:
                 continue
             id_field = next(iter(target.record_keys.values()))
@@ -386,6 +483,11 @@ def publish_batches(events: list[tuple[str, int]], size: int = PER_PAGE) -> int:
     return sent
 
 
+def lock_name(entity: Entity) -> str:
+    """One lock per list: entities fed by the same pages (products, stock) share it."""
+    return f"zohosync:lock:bulk.pull:{entity.sources[0].key}"
+
+
 def pull_entity(entity_name: str, full: bool = False, *, client=None, progress=None, kind: str | None = None) -> dict:
     """Run one pull under the entity's lock; raises `PullLocked` when one is already running."""
     entity = get_entity(entity_name)
@@ -393,12 +495,19 @@ def pull_entity(entity_name: str, full: bool = False, *, client=None, progress=N
         raise PermanentError(f"unknown entity {entity_name!r}")
     if not entity.sources:
         raise PermanentError(f"{entity_name} has no Zoho API source to pull from")
-    lock = _redis().lock(f"zohosync:lock:bulk.pull:{entity.sources[0].key}", timeout=LOCK_TTL_SECONDS,
-                         blocking=False)
+    lock = _redis().lock(lock_name(entity), timeout=LOCK_TTL_SECONDS, blocking=False)
     if not lock.acquire(blocking=False):
         raise PullLocked(f"a pull of {entity_name} is already running")
+    renewed = [time.monotonic()]
+
+    def heartbeat() -> None:
+        """Renew the lock while calls are made; a pull that lost it stops rather than run twice."""
+        if time.monotonic() - renewed[0] > LOCK_TTL_SECONDS / 5:
+            lock.reacquire()
+            renewed[0] = time.monotonic()
+
     try:
-        return Puller(entity, full=full, client=client, progress=progress, kind=kind).run()
+        return Puller(entity, full=full, client=client, progress=progress, kind=kind, heartbeat=heartbeat).run()
     finally:
         try:
             lock.release()

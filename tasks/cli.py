@@ -184,12 +184,13 @@ def _run_table(title: str, data: dict) -> Table:
     return table
 
 
-def _progress_runner(description: str, fn):
+def _progress_runner(description: str, fn, *, quiet_stdout: bool = False):
+    """Run `fn(on_page)` under a progress bar; with `quiet_stdout` (--json) the bar goes to stderr."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(),
                   TextColumn("pages {task.completed:.0f} · {task.fields[detail]}"), TimeElapsedColumn(),
-                  console=console, transient=False) as progress:
+                  console=Console(stderr=True) if quiet_stdout else console, transient=False) as progress:
         task = progress.add_task(description, total=None, detail="starting")
 
         def on_page(stats):
@@ -213,13 +214,16 @@ def pull(entity: str, full: bool, run_async: bool, as_json: bool) -> None:
         raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
     if run_async:
         result = pull_task.apply_async(args=[entity], kwargs={"full": full})
-        console.print(f"[green]bulk.pull({entity!r}, full={full}) enqueued[/green] — task {result.id}")
+        if as_json:
+            _print_json({"status": "queued", "task_id": result.id, "entity": entity, "full": full})
+        else:
+            console.print(f"[green]bulk.pull({entity!r}, full={full}) enqueued[/green] — task {result.id}")
         return
     try:
         summary = _progress_runner(f"pull {entity}" + (" (full)" if full else ""),
-                                   lambda cb: pull_entity(entity, full=full, progress=cb))
+                                   lambda cb: pull_entity(entity, full=full, progress=cb), quiet_stdout=as_json)
     except PullLocked as e:
-        console.print(f"[yellow]{e}[/yellow]")
+        Console(stderr=True).print(f"[yellow]{e}[/yellow]")
         sys.exit(1)
     if as_json:
         _print_json(summary)
@@ -238,9 +242,10 @@ def reconcile(entity: str, as_json: bool) -> None:
     if get_entity(entity) is None:
         raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
     try:
-        report = _progress_runner(f"reconcile {entity}", lambda cb: reconcile_entity(entity, progress=cb))
+        report = _progress_runner(f"reconcile {entity}", lambda cb: reconcile_entity(entity, progress=cb),
+                                  quiet_stdout=as_json)
     except PullLocked as e:
-        console.print(f"[yellow]{e}[/yellow]")
+        Console(stderr=True).print(f"[yellow]{e}[/yellow]")
         sys.exit(1)
     if as_json:
         _print_json(report)
@@ -248,6 +253,26 @@ def reconcile(entity: str, as_json: bool) -> None:
         colour = "green" if report["differences"] == 0 else "yellow"
         console.print(_run_table(f"reconcile {entity}", report))
         console.print(f"[{colour}]{report['differences']} difference(s)[/{colour}]")
+
+
+@main.command(help="Download new or changed product images from Zoho now (content-addressed; a second run fetches nothing).")
+@click.option("--limit", default=2000, show_default=True, help="at most this many products in this run")
+@click.option("--json", "as_json", is_flag=True)
+def images(limit: int, as_json: bool) -> None:
+    from tasks.images import ImageSyncLocked, sync_product_images
+
+    try:
+        summary = sync_product_images(limit=limit)
+    except ImageSyncLocked as e:
+        console.print(f"[yellow]{e}[/yellow]")
+        sys.exit(1)
+    if as_json:
+        _print_json(summary)
+        return
+    console.print(_run_table("product images", summary))
+    if summary["failed"] or summary["status"] != "completed":
+        console.print(f"[yellow]{summary['failed']} failed (retried on the next run)"
+                      + (f"; {summary['error']}" if summary.get("error") else "") + "[/yellow]")
 
 if __name__ == "__main__":
     main()

@@ -8,6 +8,7 @@ The report is kept in `tds_sync_runs` (kind `reconcile`).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import text
@@ -34,21 +35,25 @@ def reconcile_entity(entity_name: str, *, client=None, progress=None) -> dict[st
         raise PermanentError(f"unknown entity {entity_name!r}")
     before = erp_count(entity_name)
     result = pull_entity(entity_name, full=True, client=client, progress=progress, kind="reconcile")
-    missing = result["changed_by"].get(entity_name, 0)
+    missing = result["missing_by"].get(entity_name, 0)
+    stale = result["stale_by"].get(entity_name, 0)
     extra = result["deleted_by"].get(entity_name, 0)
     report = {
         "entity": entity_name,
         "run_id": result["run_id"],
-        "zoho_count": result["fetched"],
+        "zoho_count": result["seen_by"].get(entity_name, 0),
         "erp_count_before": before,
-        "missing_or_stale": missing,
+        "missing": missing,
+        "stale": stale,
+        "missing_or_stale": missing + stale,
         "extra_in_erp": extra,
-        "differences": missing + extra,
+        "differences": missing + stale + extra,
+        "enqueued": result["changed_by"].get(entity_name, 0) + extra,
         "api_calls": result["api_calls"],
     }
     with get_engine().begin() as c:
         c.execute(text("UPDATE tds_sync_runs SET details = COALESCE(details, '{}'::jsonb) || CAST(:r AS jsonb) "
-                       "WHERE id = :i"), {"r": __import__("json").dumps({"report": report}), "i": result["run_id"]})
+                       "WHERE id = :i"), {"r": json.dumps({"report": report}), "i": result["run_id"]})
     return report
 
 
