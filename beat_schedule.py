@@ -43,3 +43,5 @@ for _i, _name in enumerate(n for n, e in registry().items() if e.sources):
     beat_schedule[f"reconcile.entity:{_name}"] = {"task": "reconcile.entity", "args": [_name],
                                                  "schedule": crontab(hour=3, minute=(_i * 4) % 60)}
 
+# Product images: only new or changed pictures are downloaded, so an idle hour costs no API call.
+beat_schedule["images.sync_products"] = {"task": "images.sync_products", "schedule": crontab(minute=20)}

@@ -78,6 +78,13 @@ class Product(SyncedMixin, Base):
     image_document_id: Mapped[str | None]
     image_url: Mapped[str | None]
     image_hash: Mapped[str | None]
+    # Written only by `images.sync_products` (tasks/images.py), never by the transformer:
+    image_synced_key: Mapped[str | None]
+    """The Zoho image marker `image_url` was fetched for ('' = Zoho says no image); a different one means fetch."""
+    image_checked_at: Mapped[dt.datetime | None]
+    image_error: Mapped[str | None]
+    image_failures: Mapped[int | None] = mapped_column(Integer)
+    """Consecutive failed fetches (NULL: none); a success clears it. Failed products are retried on the next run."""
 
 
 class _Contact(SyncedMixin, AddressMixin):

@@ -264,7 +264,7 @@ def images(limit: int, as_json: bool) -> None:
     try:
         summary = sync_product_images(limit=limit)
     except ImageSyncLocked as e:
-        console.print(f"[yellow]{e}[/yellow]")
+        Console(stderr=True).print(f"[yellow]{e}[/yellow]")
         sys.exit(1)
     if as_json:
         _print_json(summary)
@@ -273,6 +273,7 @@ def images(limit: int, as_json: bool) -> None:
     if summary["failed"] or summary["status"] != "completed":
         console.print(f"[yellow]{summary['failed']} failed (retried on the next run)"
                       + (f"; {summary['error']}" if summary.get("error") else "") + "[/yellow]")
+
 
 if __name__ == "__main__":
     main()

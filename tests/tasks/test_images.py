@@ -1,0 +1,358 @@
+"""`images.sync_products` against the sandbox over HTTP (a separate process) and real PostgreSQL and Redis.
+
+Products reach the ERP through the real pipeline from the sandbox's current records; the
+sandbox counts every image call, so "downloads nothing" is measured where Zoho would see it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import text
+
+from models.settings import reset_settings
+from tasks.images import ImageSync, _redis, sync_product_images, sync_products
+from tasks.pipeline import pipeline_for
+from tests.support.events import add_event
+from tests.zoho.client.conftest import Sandbox, sandbox, sandbox_process  # noqa: F401  (fixtures)
+from zoho.client import ZohoClient
+from zoho.ratelimit import RateLimiter
+
+IMAGE_PATH = "/inventory/v1/items/{id}/image"
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def image_calls(sb: Sandbox) -> int:
+    return sb.stats()["api_calls_by_path"].get(IMAGE_PATH, 0)
+
+
+def sync_to_erp(sb: Sandbox, ids: list[str]) -> None:
+    """Apply the sandbox's current records for `ids` through the products pipeline, as a webhook would."""
+    events = [add_event("products", "item", sb.control("GET", f"/records/products/{i}").json()["record"])
+              for i in ids]
+    out = pipeline_for("products").run(events, "test")
+    assert sorted(out.applied) == sorted(events)
+
+
+def rows(db, ids: list[str]) -> dict:
+    with db.connect() as c:
+        found = c.execute(text("SELECT * FROM products WHERE zoho_item_id = ANY(:ids)"), {"ids": ids}).all()
+    return {r.zoho_item_id: r for r in found}
+
+
+def files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+class Items:
+    """Sandbox items picked by what the tests need (the seeded organisation is deterministic)."""
+
+    def __init__(self, sb: Sandbox):
+        records = sb.records("products")
+        with_image = [r for r in records if r.get("image_name")]
+        by_name = Counter(r["image_name"] for r in with_image)
+        self.shared = [r["item_id"] for r in with_image if by_name[r["image_name"]] == 2][:2]
+        self.distinct = [r["item_id"] for r in with_image if by_name[r["image_name"]] == 1]
+        self.png = [r["item_id"] for r in with_image if r.get("image_type") == "png" and by_name[r["image_name"]] == 1]
+        self.without = [r["item_id"] for r in records if not r.get("image_name") and r.get("product_type") == "goods"]
+        assert len(self.shared) == 2 and len(self.distinct) > 10 and self.png and len(self.without) > 2
+
+
+def fast_client(**kw) -> ZohoClient:
+    kw.setdefault("backoff_base", 0.01)
+    return ZohoClient(**kw)
+
+
+def run(root: Path, **kw) -> dict:
+    kw.setdefault("client", fast_client())
+    return ImageSync(image_dir=root, **kw).run()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    return tmp_path / "images"
+
+
+@pytest.fixture
+def items(sandbox: Sandbox, db) -> Items:
+    return Items(sandbox)
+
+
+# -- downloads and storage ----------------------------------------------------------------------
+
+def test_images_are_downloaded_once_and_stored_under_their_sha256(sandbox, db, items, root):
+    with_image = [items.png[0], *[i for i in items.distinct if i != items.png[0]][:2]]
+    ids = [*with_image, items.without[0]]
+    sync_to_erp(sandbox, ids)
+
+    result = run(root)
+
+    assert result["status"] == "completed"
+    assert {k: result[k] for k in ("checked", "downloaded", "files_written", "reused", "without_image", "failed")} == {
+        "checked": 4, "downloaded": 3, "files_written": 3, "reused": 0, "without_image": 1, "failed": 0}
+    assert image_calls(sandbox) == 3 == result["api_calls"]  # none for the product Zoho lists without a picture
+    stored = rows(db, ids)
+    served = fast_client()
+    for zid in with_image:
+        row = stored[zid]
+        path = Path(row.image_url)
+        data = path.read_bytes()
+        assert data == served.get_item_image(zid)[0]  # exactly what Zoho serves
+        assert row.image_hash == hashlib.sha256(data).hexdigest()
+        ext = "png" if zid == items.png[0] else "jpg"
+        assert path == root.resolve() / row.image_hash[:2] / f"{row.image_hash}.{ext}"
+        assert data.startswith(b"\x89PNG" if ext == "png" else b"\xff\xd8\xff")
+        assert row.image_failures is None and row.image_error is None and row.image_checked_at is not None
+    assert stored[items.without[0]].image_url is None and stored[items.without[0]].image_synced_key == ""
+    assert len(files(root)) == 3  # no temporary files left behind
+
+    with db.connect() as c:
+        runs = c.execute(text("SELECT * FROM tds_sync_runs")).all()
+    assert len(runs) == 1
+    r = runs[0]
+    assert (r.entity_type, r.kind, r.status, r.fetched, r.failed, r.api_calls) == (
+        "product-images", "images", "completed", 4, 0, 3)
+    assert r.details["downloaded"] == 3 and r.details["without_image"] == 1 and r.finished_at is not None
+
+
+def test_two_products_with_the_same_bytes_share_one_file(sandbox, db, items, root):
+    sync_to_erp(sandbox, items.shared)
+
+    result = run(root)
+
+    a, b = (rows(db, items.shared)[i] for i in items.shared)
+    assert a.image_url == b.image_url and a.image_hash == b.image_hash
+    assert files(root) == [Path(a.image_url)]
+    assert (result["downloaded"], result["files_written"], result["reused"]) == (2, 1, 1)
+
+
+def test_products_sharing_a_zoho_image_document_need_one_download(sandbox, db, items, root):
+    created = [sandbox.control("POST", "/records/products", json={"record": {
+        "image_document_id": "4815000000999001", "image_name": "shared-photo.jpg", "image_type": "jpg",
+        "product_type": "goods"}}).json()["record"]["item_id"] for _ in range(3)]
+    sync_to_erp(sandbox, created[:2])
+    first = run(root)
+    assert (first["downloaded"], first["reused"], image_calls(sandbox)) == (1, 1, 1)
+
+    sync_to_erp(sandbox, created[2:])  # arrives later: its picture is already on disk
+    second = run(root)
+    assert (second["checked"], second["downloaded"], second["reused"], image_calls(sandbox)) == (1, 0, 1, 1)
+    assert len({r.image_url for r in rows(db, created).values()}) == 1 and len(files(root)) == 1
+
+
+def test_a_second_run_downloads_nothing_and_rewrites_no_file(sandbox, db, items, root):
+    ids = [*items.distinct[:3], items.without[0]]
+    sync_to_erp(sandbox, ids)
+    run(root)
+    calls = image_calls(sandbox)
+    for f in files(root):
+        os.utime(f, (1, 1))
+
+    again = run(root)
+
+    assert (again["checked"], again["downloaded"], again["without_image"], again["api_calls"]) == (0, 0, 0, 0)
+    assert image_calls(sandbox) == calls
+
+    # Forced to fetch again (marker forgotten): the same bytes land on the same file, untouched.
+    with db.begin() as c:
+        c.execute(text("UPDATE products SET image_synced_key = NULL WHERE zoho_item_id = :z"), {"z": ids[0]})
+    forced = run(root)
+    assert (forced["downloaded"], forced["files_written"], forced["reused"]) == (1, 0, 1)
+    assert all(f.stat().st_mtime == 1 for f in files(root)) and len(files(root)) == 3
+
+
+def test_a_changed_image_in_zoho_is_downloaded_again_and_a_removed_one_cleared(sandbox, db, items, root):
+    zid = items.without[0]
+    sync_to_erp(sandbox, [zid])
+    assert run(root)["without_image"] == 1
+
+    def set_image(doc: str, name: str) -> None:
+        sandbox.control("POST", f"/records/products/{zid}/touch", json={"fields": {
+            "image_document_id": doc, "image_name": name, "image_type": "jpg" if name else ""}, "webhook": False})
+        sync_to_erp(sandbox, [zid])
+
+    set_image("4815000000777001", "front.jpg")
+    first = run(root)
+    url1 = rows(db, [zid])[zid].image_url
+    assert first["downloaded"] == 1 and url1 and Path(url1).exists()
+
+    set_image("4815000000777002", "front-2.jpg")
+    second = run(root)
+    row = rows(db, [zid])[zid]
+    assert (second["checked"], second["downloaded"], second["files_written"]) == (1, 1, 1)
+    assert row.image_url != url1 and Path(row.image_url).read_bytes() == fast_client().get_item_image(zid)[0]
+
+    calls = image_calls(sandbox)
+    set_image("", "")
+    third = run(root)
+    row = rows(db, [zid])[zid]
+    assert (third["without_image"], third["failed"]) == (1, 0)
+    assert row.image_url is None and row.image_hash is None and image_calls(sandbox) == calls
+
+
+def test_an_item_zoho_has_no_picture_for_counts_as_without_image_not_as_a_failure(sandbox, db, items, root):
+    zid = items.distinct[0]
+    sync_to_erp(sandbox, [zid])
+    sandbox.control("DELETE", f"/records/products/{zid}?webhook=false")  # the image GET now answers 404 code 1002
+
+    result = run(root)
+
+    assert (result["without_image"], result["failed"], result["status"]) == (1, 0, "completed")
+    assert rows(db, [zid])[zid].image_url is None
+
+
+# -- failures -----------------------------------------------------------------------------------
+
+def test_failing_downloads_are_counted_and_retried_on_the_next_run(sandbox, db, items, root):
+    ids = items.distinct[:3]
+    sync_to_erp(sandbox, ids)
+    sandbox.configure(fail_rate=1.0)
+
+    failed = run(root, client=fast_client(max_attempts=1))
+
+    assert (failed["failed"], failed["downloaded"], failed["status"]) == (3, 0, "completed")
+    for row in rows(db, ids).values():
+        assert row.image_url is None and row.image_failures == 1 and "HTTP 500" in row.image_error
+    with db.connect() as c:
+        assert c.execute(text("SELECT failed FROM tds_sync_runs")).scalar_one() == 3
+
+    sandbox.configure(fail_rate=0.0)
+    healed = run(root)
+    assert (healed["checked"], healed["downloaded"], healed["failed"]) == (3, 3, 0)
+    for row in rows(db, ids).values():
+        assert row.image_url and row.image_failures is None and row.image_error is None
+
+
+def test_one_product_failing_does_not_stop_the_others(sandbox, db, items, root):
+    ids = items.distinct[:4]
+    sync_to_erp(sandbox, ids)
+    data = fast_client().get_item_image(ids[0])[0]
+    sha = hashlib.sha256(data).hexdigest()
+    blocker = root.resolve() / sha[:2] / f"{sha}.jpg"
+    blocker.mkdir(parents=True)  # a directory where its file must go: storing it fails
+
+    result = run(root)
+
+    assert (result["downloaded"], result["failed"]) == (3, 1)
+    stored = rows(db, ids)
+    assert stored[ids[0]].image_url is None and "IsADirectoryError" in stored[ids[0]].image_error
+    assert all(stored[i].image_url for i in ids[1:])
+
+    blocker.rmdir()
+    retried = run(root)
+    assert (retried["checked"], retried["downloaded"], retried["failed"]) == (1, 1, 0)
+    assert rows(db, ids)[ids[0]].image_url == str(blocker)
+
+
+def test_repeated_failures_back_off_instead_of_costing_a_call_every_run(sandbox, db, items, root):
+    zid = items.distinct[0]
+    sync_to_erp(sandbox, [zid])
+    with db.begin() as c:
+        c.execute(text("UPDATE products SET image_failures = 5, image_checked_at = now() WHERE zoho_item_id = :z"),
+                  {"z": zid})
+    assert run(root)["checked"] == 0
+    with db.begin() as c:
+        c.execute(text("UPDATE products SET image_checked_at = now() - interval '5 hours' WHERE zoho_item_id = :z"),
+                  {"z": zid})
+    assert run(root)["downloaded"] == 1
+
+
+# -- the shared limiter -------------------------------------------------------------------------
+
+class SpyLimiter(RateLimiter):
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.priorities: list[str] = []
+        self._lock = threading.Lock()
+
+    def acquire(self, priority: str = "realtime", timeout: float = 30.0) -> float:
+        with self._lock:
+            self.priorities.append(priority)
+        return super().acquire(priority, timeout)
+
+
+def test_every_download_takes_a_bulk_slot_from_the_shared_limiter_and_runs_concurrently(sandbox, db, items, root):
+    ids = items.distinct[:6]
+    sync_to_erp(sandbox, ids)
+    sandbox.configure(latency_ms=200)
+    spy = SpyLimiter()
+    client = fast_client(limiter=spy)
+    in_flight, peak, lock = [0], [0], threading.Lock()
+    real_get = client.session.get
+
+    def counting_get(*a, **kw):
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        try:
+            return real_get(*a, **kw)
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    client.session.get = counting_get
+
+    result = run(root, client=client, workers=3)
+
+    assert result["downloaded"] == 6
+    assert spy.priorities == ["bulk"] * 6 == ["bulk"] * image_calls(sandbox)
+    assert peak[0] >= 2  # a pool, not one call after another
+
+
+def test_a_spent_daily_budget_stops_the_run_and_leaves_the_rest_for_later(sandbox, db, items, root):
+    ids = items.distinct[:5]
+    sync_to_erp(sandbox, ids)
+    limiter = RateLimiter(daily_budget=1, namespace="images-test")  # the bulk share of one call a day: one call
+
+    result = run(root, client=fast_client(limiter=limiter), workers=1)
+
+    assert image_calls(sandbox) == 1
+    assert result["status"] == "failed" and "RateLimited" in result["error"]
+    assert (result["downloaded"], result["failed"], result["deferred"]) == (1, 1, 3)
+    later = run(root)  # a fresh budget: everything not stored is picked up
+    assert (later["checked"], later["downloaded"]) == (4, 4)
+
+
+# -- the task, the lock and the CLI -------------------------------------------------------------
+
+def test_the_task_and_the_cli_use_the_configured_directory_and_skip_when_a_run_holds_the_lock(
+        sandbox, db, items, root, monkeypatch):
+    monkeypatch.setenv("ZOHOSYNC_IMAGE_DIR", str(root))
+    reset_settings()
+    sync_to_erp(sandbox, items.distinct[:2])
+
+    lock = _redis().lock("zohosync:lock:images.sync_products", timeout=30)
+    assert lock.acquire(blocking=False)
+    try:
+        assert sync_products.run() == {"status": "skipped", "reason": "already running"}
+        from tasks.cli import main
+
+        busy = CliRunner().invoke(main, ["images", "--json"])
+        assert busy.exit_code == 1
+    finally:
+        lock.release()
+
+    from tasks.cli import main
+
+    out = CliRunner().invoke(main, ["images", "--json"])
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.output)
+    assert (summary["downloaded"], summary["image_dir"]) == (2, str(root.resolve()))
+    assert len(files(root)) == 2
+    assert sync_product_images()["checked"] == 0
+
+
+def test_the_task_is_registered_routed_to_the_bulk_queue_and_scheduled():
+    from beat_schedule import beat_schedule
+    from tasks import app
+
+    assert "images.sync_products" in app.tasks
+    assert app.amqp.router.route({}, "images.sync_products")["queue"].name == "bulk"
+    assert beat_schedule["images.sync_products"]["task"] == "images.sync_products"
