@@ -107,6 +107,7 @@ class Proc:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
         self.name = name
+        self.profiled = "py-spy" in Path(argv[0]).name
         self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-bench-{name}-", suffix=".log", delete=False)
         self.popen = subprocess.Popen(argv, cwd=ROOT, env=env or dict(os.environ), stdout=self.log,
                                       stderr=subprocess.STDOUT, start_new_session=True)
@@ -122,6 +123,14 @@ class Proc:
         return Path(self.log.name).read_text(errors="replace")
 
     def stop(self, timeout: float = 20) -> None:
+        if self.alive() and self.profiled:
+            # py-spy writes its profile only once its target exits: stop the target, not py-spy.
+            for pid in process_tree(self.popen.pid)[1:2]:
+                os.kill(pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout + 30)
+            except subprocess.TimeoutExpired:
+                pass
         if self.alive():
             os.killpg(self.popen.pid, signal.SIGTERM)
             try:
