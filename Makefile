@@ -32,10 +32,12 @@ run: migrate
 
 test: install
 	$(BIN)/python scripts/ensure_services.py --database $(TEST_DB)
+	$(BIN)/python scripts/ensure_chromium.py
 	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: migrate
 	$(BIN)/python -m bench
 
 clean:
+	-test -x $(BIN)/python && $(BIN)/python scripts/ensure_services.py --stop
 	rm -rf $(VENV) .run *.egg-info

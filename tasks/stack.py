@@ -94,8 +94,9 @@ def processes(env: dict[str, str], sandbox: bool) -> list[Proc]:
                                "-s", str(RUN_DIR / "celerybeat-schedule")]))
     flower = [celery, "-A", "tasks", "flower", f"--port={s.flower_port}", "--persistent=True",
               f"--db={RUN_DIR / 'flower.db'}"]
-    if env.get("FLOWER_BASIC_AUTH"):
-        flower.append(f"--basic-auth={env['FLOWER_BASIC_AUTH']}")
+    # Flower reads FLOWER_BASIC_AUTH from its environment: credentials stay off argv (and `ps`).
+    if not env.get("FLOWER_BASIC_AUTH"):
+        env.pop("FLOWER_BASIC_AUTH", None)  # an empty value would lock every operator out
     procs.append(Proc("flower", flower))
     return procs
 
