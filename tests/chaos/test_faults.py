@@ -147,7 +147,17 @@ def test_every_accepted_event_completes_exactly_once_through_kills_and_restarts(
             with engine.connect() as c:
                 return c.execute(text("SELECT count(*) FROM tds_sync_queue WHERE status <> 'completed'")).scalar() == 0
 
-        wait_for(converged, timeout=CONVERGE_SECONDS, interval=2, message="every event completed")
+        try:
+            wait_for(converged, timeout=CONVERGE_SECONDS, interval=2, message="every event completed")
+        except AssertionError:
+            with engine.connect() as c:
+                states = c.execute(text("SELECT status, count(*), max(retry_count), min(updated_at) "
+                                        "FROM tds_sync_queue GROUP BY status")).all()
+                errors = c.execute(text("SELECT error_message, count(*) FROM tds_sync_queue WHERE status <> "
+                                        "'completed' GROUP BY 1 ORDER BY 2 DESC LIMIT 5")).all()
+            raise AssertionError(f"not converged after {CONVERGE_SECONDS}s; faults={faults}; states={states}; "
+                                 f"errors={errors}\n--- worker ---\n{worker.output()[-4000:]}"
+                                 f"\n--- beat ---\n{beat.output()[-3000:]}") from None
         converge_seconds = time.monotonic() - load_done
         with engine.connect() as c:
             events = dict(c.execute(text("SELECT id, status FROM tds_sync_queue")).all())
