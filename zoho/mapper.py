@@ -80,6 +80,40 @@ class Mapper:
         except (ValueError, TypeError) as e:
             raise MappingError(f"field {zoho_field!r}: {e}") from e
 
+    def first(self, record: dict[str, Any], names: tuple[str, ...], reader: Callable[[Any], Any] = to_text) -> Any:
+        """The first of `names` the record carries (Zoho renames fields across APIs), else `SKIP`."""
+        for name in names:
+            if name in record:
+                return self.read(record, name, reader)
+        return SKIP
+
+
+def is_active_status(record: dict[str, Any]) -> Any:
+    """Zoho `status` "inactive" → False, any other status → True; no status → leave it."""
+    if "status" not in record:
+        return SKIP
+    return (to_text(record.get("status")) or "active").lower() != "inactive"
+
+
+class SyncedMapper(Mapper):
+    """The columns every synced ERP table shares: the Zoho version, the raw record, the active flag.
+
+    `is_active` follows Zoho's `status` by default; a mapper whose records have no
+    "inactive" status (documents, payments) overrides it.
+    """
+
+    @mapping("is_active")
+    def is_active(self, r):
+        return is_active_status(r)
+
+    @mapping("zoho_last_modified_at")
+    def zoho_last_modified_at(self, r):
+        return last_modified(r)
+
+    @mapping("raw")
+    def raw(self, r):
+        return r
+
 
 def last_modified(record: dict[str, Any]) -> Any:
     """The record's version: `last_modified_time`, else `updated_time`, else None."""

@@ -7,9 +7,9 @@ from marshmallow import EXCLUDE, Schema, fields
 
 from models.records import Record
 from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_decimal, to_int, to_text
-from zoho.mapper import Mapper, TransformContext, last_modified, mapping
+from zoho.mapper import SyncedMapper, TransformContext, mapping
 from zoho.mapper import SKIP
-from zoho.transformers.products import arabic_or_fallback, is_active_status
+from zoho.transformers.products import arabic_or_fallback
 
 ARABIC_NAME_FIELDS = ("name_ar", "cf_name_ar", "cf_arabic_name", "cf_contact_name_ar")
 
@@ -47,7 +47,7 @@ def _address(kind: str, r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class ContactMapper(Mapper):
+class ContactMapper(SyncedMapper):
     direct = (
         ("contact_id", "zoho_contact_id", to_text),
         ("company_name", "company_name", to_text),
@@ -86,18 +86,6 @@ class ContactMapper(Mapper):
         if not set(keys) & r.keys():
             return SKIP
         return next((to_text(r[k]) for k in keys if to_text(r.get(k))), None)
-
-    @mapping("is_active")
-    def is_active(self, r):
-        return is_active_status(r)
-
-    @mapping("zoho_last_modified_at")
-    def zoho_last_modified_at(self, r):
-        return last_modified(r)
-
-    @mapping("raw")
-    def raw(self, r):
-        return r
 
     def values(self, record):
         out = super().values(record)

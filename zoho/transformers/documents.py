@@ -30,7 +30,7 @@ from zoho.fields import (
     to_text,
     to_zoho_id,
 )
-from zoho.mapper import SKIP, Mapper, TransformContext, last_modified, mapping
+from zoho.mapper import SKIP, Mapper, SyncedMapper, TransformContext, mapping
 from zoho.transformers.contacts import _address
 
 LINE_KEY = "zoho_line_item_id"
@@ -115,7 +115,7 @@ class VendorDocumentSchema(DocumentSchema):
 # --- mappers -------------------------------------------------------------------------------------
 
 
-class DocumentMapper(Mapper):
+class DocumentMapper(SyncedMapper):
     """Header columns every document has; subclasses add `numbered(<prefix>)` and their extras."""
 
     direct = (
@@ -144,23 +144,12 @@ class DocumentMapper(Mapper):
     @mapping("discount_total")
     def discount_total(self, r):
         """Zoho's `discount_total` (the discount in money); older payloads name it `discount_amount`."""
-        for name in ("discount_total", "discount_amount"):
-            if name in r:
-                return self.read(r, name, to_decimal)
-        return SKIP
+        return self.first(r, ("discount_total", "discount_amount"), to_decimal)
 
     @mapping("is_active")
     def is_active(self, r):
         """A document is active unless deleted; a `void` status is only a status."""
         return True
-
-    @mapping("zoho_last_modified_at")
-    def zoho_last_modified_at(self, r):
-        return last_modified(r)
-
-    @mapping("raw")
-    def raw(self, r):
-        return r
 
     def values(self, record):
         out = super().values(record)

@@ -28,7 +28,7 @@ from zoho.fields import (
     to_text,
     to_zoho_id,
 )
-from zoho.mapper import SKIP, Mapper, TransformContext, last_modified, mapping
+from zoho.mapper import Mapper, SyncedMapper, TransformContext, mapping
 from zoho.transformers.documents import unique_keys
 
 VENDOR_KEYS = {"vendorpayment", "vendor_payment", "vendorpayments"}
@@ -75,7 +75,7 @@ def payment_type(record: dict[str, Any], ctx: TransformContext) -> str:
     return "customer"
 
 
-class PaymentMapper(Mapper):
+class PaymentMapper(SyncedMapper):
     direct = (
         ("payment_id", "zoho_payment_id", to_zoho_id),
         ("payment_number", "payment_number", to_text),
@@ -105,29 +105,15 @@ class PaymentMapper(Mapper):
     @mapping("zoho_account_id")
     def zoho_account_id(self, r):
         """Deposited to (customer payment) or paid through (vendor payment)."""
-        for name in ("account_id", "paid_through_account_id"):
-            if name in r:
-                return self.read(r, name, to_zoho_id)
-        return SKIP
+        return self.first(r, ("account_id", "paid_through_account_id"), to_zoho_id)
 
     @mapping("account_name")
     def account_name(self, r):
-        for name in ("account_name", "paid_through_account_name"):
-            if name in r:
-                return self.read(r, name, to_text)
-        return SKIP
+        return self.first(r, ("account_name", "paid_through_account_name"), to_text)
 
     @mapping("is_active")
     def is_active(self, r):
         return True
-
-    @mapping("zoho_last_modified_at")
-    def zoho_last_modified_at(self, r):
-        return last_modified(r)
-
-    @mapping("raw")
-    def raw(self, r):
-        return r
 
 
 class ApplicationMapper(Mapper):

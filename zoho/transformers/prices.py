@@ -20,9 +20,8 @@ from models.erp import PriceList, PriceListItem, Product
 from models.records import Children, Patch, Record, Ref
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_bool, to_decimal, to_int, to_text, to_zoho_id
-from zoho.mapper import SKIP, Mapper, TransformContext, last_modified, mapping
+from zoho.mapper import SKIP, Mapper, SyncedMapper, TransformContext, mapping
 from zoho.transformers.documents import unique_keys
-from zoho.transformers.products import is_active_status
 
 
 class PriceBookItemSchema(Schema):
@@ -54,7 +53,7 @@ class PriceBookSchema(Schema):
     pricebook_items = fields.List(fields.Nested(PriceBookItemSchema), allow_none=True)
 
 
-class PriceListMapper(Mapper):
+class PriceListMapper(SyncedMapper):
     direct = (
         ("pricebook_id", "zoho_pricebook_id", to_zoho_id),
         ("name", "name", to_text),
@@ -70,18 +69,6 @@ class PriceListMapper(Mapper):
         ("is_default", "is_default", to_bool),
         ("status", "status", to_text),
     )
-
-    @mapping("is_active")
-    def is_active(self, r):
-        return is_active_status(r)
-
-    @mapping("zoho_last_modified_at")
-    def zoho_last_modified_at(self, r):
-        return last_modified(r)
-
-    @mapping("raw")
-    def raw(self, r):
-        return r
 
 
 class PriceListItemMapper(Mapper):

@@ -18,7 +18,7 @@ from zoho.fields import (
     to_decimal,
     to_text,
 )
-from zoho.mapper import SKIP, Mapper, TransformContext, last_modified, mapping
+from zoho.mapper import SKIP, SyncedMapper, TransformContext, mapping
 
 ARABIC_NAME_FIELDS = ("name_ar", "cf_name_ar", "cf_arabic_name", "cf_item_name_ar")
 ARABIC_DESCRIPTION_FIELDS = ("description_ar", "cf_description_ar", "cf_arabic_description")
@@ -74,13 +74,6 @@ def arabic_or_fallback(record: dict[str, Any], names: tuple[str, ...], plain: An
     return None if plain is SKIP else plain
 
 
-def is_active_status(record: dict[str, Any]) -> Any:
-    """Zoho `status` "inactive" → False, any other status → True; no status → leave it."""
-    if "status" not in record:
-        return SKIP
-    return (to_text(record.get("status")) or "active").lower() != "inactive"
-
-
 def pricebook_rate(record: dict[str, Any], book_name: str) -> Decimal | None | object:
     """The item's rate in the named price book (from `pricebook_rates[]`), SKIP when not listed."""
     wanted = book_name.strip().lower()
@@ -93,7 +86,7 @@ def pricebook_rate(record: dict[str, Any], book_name: str) -> Decimal | None | o
     return SKIP
 
 
-class ProductMapper(Mapper):
+class ProductMapper(SyncedMapper):
     direct = (
         ("item_id", "zoho_item_id", to_text),
         ("sku", "sku", to_text),
@@ -153,18 +146,6 @@ class ProductMapper(Mapper):
     @mapping("wholesale_price")
     def wholesale_price(self, r):
         return pricebook_rate(r, self.ctx.wholesale_pricebook)
-
-    @mapping("is_active")
-    def is_active(self, r):
-        return is_active_status(r)
-
-    @mapping("zoho_last_modified_at")
-    def zoho_last_modified_at(self, r):
-        return last_modified(r)
-
-    @mapping("raw")
-    def raw(self, r):
-        return r
 
 
 def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:

@@ -15,7 +15,7 @@ from models.erp import Warehouse
 from models.records import Record
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDateTime, ZohoId, ZohoText, to_bool, to_text, to_zoho_id
-from zoho.mapper import SKIP, Mapper, TransformContext, last_modified, mapping
+from zoho.mapper import SKIP, SyncedMapper, TransformContext, mapping
 
 
 class WarehouseSchema(Schema):
@@ -70,7 +70,7 @@ def _address(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class WarehouseMapper(Mapper):
+class WarehouseMapper(SyncedMapper):
     direct = (
         ("email", "email", to_text),
         ("phone", "phone", to_text),
@@ -111,14 +111,6 @@ class WarehouseMapper(Mapper):
         if status is SKIP:
             return SKIP
         return (status or "active").lower() != "inactive"
-
-    @mapping("zoho_last_modified_at")
-    def zoho_last_modified_at(self, r):
-        return last_modified(r)
-
-    @mapping("raw")
-    def raw(self, r):
-        return r
 
     def values(self, record):
         out = super().values(record)
