@@ -29,7 +29,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--full-pull-real-limit", action="store_true",
                    help="run the full pull at the real 100 calls/min (about 20 minutes) instead of projecting it")
     p.add_argument("--profile", type=Path, metavar="DIR",
-                   help="run the receiver and the worker under py-spy, raw stacks into DIR (figures then skewed)")
+                   help="run the receiver and the worker under py-spy, raw stacks into DIR (figures then skewed; "
+                        "wall-clock samples, or on-CPU only with ZOHOSYNC_BENCH_PROFILE_IDLE=0)")
     args = p.parse_args(argv)
     chosen = [n.strip() for n in args.only.split(",") if n.strip()] or list(NAMES)
     unknown = [n for n in chosen if n not in NAMES]

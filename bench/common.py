@@ -162,13 +162,17 @@ def wait_http(url: str, proc: Proc | None = None, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
+PROFILE_IDLE = os.environ.get("ZOHOSYNC_BENCH_PROFILE_IDLE", "1") != "0"
+"""Wall-clock samples (waits on PostgreSQL and Redis included) unless set to 0: on-CPU only."""
+
+
 def wrap(argv: list[str], profile: Path | None) -> list[str]:
     """Run under `py-spy record` (raw collapsed stacks, children included) when profiling."""
     if profile is None:
         return argv
     spy = shutil.which("py-spy") or str(BIN / "py-spy")
-    return [spy, "record", "--subprocesses", "--idle", "--format", "raw", "--rate", "200", "-o", str(profile),
-            "--", *argv]
+    return [spy, "record", "--subprocesses", *(["--idle"] if PROFILE_IDLE else []), "--format", "raw",
+            "--rate", "200", "-o", str(profile), "--", *argv]
 
 
 def start_gunicorn(name: str, app: str, port: int, profile: Path | None = None) -> Proc:
