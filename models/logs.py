@@ -20,10 +20,37 @@ _SECRET_PATTERNS = [
 ]
 
 
+_SECRET_PATTERNS.append(
+    re.compile(r"""(?i)(["']?(?:access_token|refresh_token|client_secret|password|secret|token)["']?\s*:\s*)"""
+               r"""(["'])[^"']*\2"""))
+# The configured secrets themselves, wherever they turn up (a URL, a repr, an exception).
+SECRET_ENV = ("ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_WEBHOOK_SECRET", "ADMIN_TOKEN", "FLOWER_BASIC_AUTH",
+              "SECRET_KEY")
+
+
+def _known_secrets() -> list[str]:
+    values = []
+    for name in SECRET_ENV:
+        value = os.environ.get(name) or ""
+        if name == "FLOWER_BASIC_AUTH" and ":" in value:
+            value = value.split(":", 1)[1]
+        if len(value) >= 6:
+            values.append(value)
+    return sorted(values, key=len, reverse=True)
+
+
 def redact(text: str) -> str:
+    for value in _known_secrets():
+        text = text.replace(value, "***")
     for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(lambda m: f"{m.group(1)}=***" if m.lastindex == 2 else f"{m.group(1)} ***", text)
+        text = pattern.sub(_mask, text)
     return text
+
+
+def _mask(m: re.Match) -> str:
+    if m.lastindex == 2 and m.group(2) in ("'", '"'):
+        return f"{m.group(1)}{m.group(2)}***{m.group(2)}"
+    return f"{m.group(1)}=***" if m.lastindex == 2 else f"{m.group(1)} ***"
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,14 +81,20 @@ class TextFormatter(logging.Formatter):
         return base
 
 
-def configure_logging(level: str | None = None, stream=None) -> None:
-    """Install the formatter on the root logger (idempotent)."""
+def configure_logging(level: str | None = None, stream=None, logger: logging.Logger | None = None,
+                      replace: bool = False) -> None:
+    """Install the formatter on `logger` (the root logger by default); idempotent.
+
+    `replace=True` also drops the logger's other handlers — Celery's own, whose lines
+    would repeat every record in another format and bypass the redaction.
+    """
     stream = stream or sys.stderr
     fmt = os.environ.get("ZOHOSYNC_LOG_FORMAT") or ("text" if stream.isatty() else "json")
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler._zohosync = True  # type: ignore[attr-defined]
-    root = logging.getLogger()
-    root.handlers = [h for h in root.handlers if not getattr(h, "_zohosync", False)]
-    root.addHandler(handler)
-    root.setLevel(level or os.environ.get("ZOHOSYNC_LOG_LEVEL", "INFO"))
+    target = logger or logging.getLogger()
+    target.handlers = [] if replace else [h for h in target.handlers if not getattr(h, "_zohosync", False)]
+    target.addHandler(handler)
+    if logger is None:
+        target.setLevel(level or os.environ.get("ZOHOSYNC_LOG_LEVEL", "INFO"))

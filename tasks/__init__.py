@@ -42,7 +42,8 @@ def _fresh_connections_in_child(**_):
 @after_setup_logger.connect
 @after_setup_task_logger.connect
 def _structured_logs(logger=None, **_):
-    configure_logging()
+    """Celery has just given `logger` its own handler: ours replaces it (one line per record, redacted)."""
+    configure_logging(logger=logger, replace=True)
 
 
 # Register every task (imported for their side effect on `app`).

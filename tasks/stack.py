@@ -101,6 +101,25 @@ def processes(env: dict[str, str], sandbox: bool) -> list[Proc]:
     return procs
 
 
+MAX_RESTARTS = 5
+RESTART_WINDOW = 60.0
+
+
+def _enqueue_first_pull() -> None:
+    """An incremental pull of every entity now, not at beat's first interval: the ERP fills at start.
+
+    Cheap when nothing changed (one call per list); the pull lock keeps it from doubling a
+    running one; a broker that is not answering only costs the wait for beat.
+    """
+    from tasks import app
+
+    try:
+        app.send_task("bulk.pull_all", kwargs={"full": False})
+        print("first incremental pull of every entity enqueued (bulk.pull_all)", flush=True)
+    except Exception as e:  # noqa: BLE001 - the stack must come up even so
+        print(f"could not enqueue the first pull ({type(e).__name__}); beat will pull on schedule", flush=True)
+
+
 def run_stack() -> int:
     env, sandbox = build_env()
     procs = processes(env, sandbox)
@@ -112,22 +131,38 @@ def run_stack() -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     s = get_settings()
-    for i, proc in enumerate(procs):
+    def launch(i: int, proc: Proc) -> None:
         proc.popen = subprocess.Popen(proc.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, start_new_session=True)
         threading.Thread(target=_pump, args=(proc, COLOURS[i % len(COLOURS)]), daemon=True).start()
+
+    for i, proc in enumerate(procs):
+        launch(i, proc)
+    _enqueue_first_pull()
     print(f"zohosync is up — receiver http://127.0.0.1:{s.web_port}/api/zoho/webhooks/<entity>, "
           f"dashboard http://127.0.0.1:{s.web_port}/dashboard, Flower http://127.0.0.1:{s.flower_port}"
           + (f", Zoho sandbox http://127.0.0.1:{s.sandbox_port}" if sandbox else "") + ". Ctrl-C stops it all.",
           flush=True)
     code = 0
+    restarts: dict[str, list[float]] = {}
     while not stopping.is_set():
-        for proc in procs:
-            if proc.popen and proc.popen.poll() is not None:
-                print(f"{proc.name} exited with {proc.popen.returncode}; stopping the stack", flush=True)
+        for i, proc in enumerate(procs):
+            if not proc.popen or proc.popen.poll() is None or stopping.is_set():
+                continue
+            # A supervisor's job: a process that dies is started again (its unfinished events are
+            # healed from the mirror); one that keeps dying stops the stack so someone looks.
+            recent = [t for t in restarts.get(proc.name, []) if time.monotonic() - t < RESTART_WINDOW]
+            if len(recent) >= MAX_RESTARTS:
+                print(f"{proc.name} exited with {proc.popen.returncode} {len(recent) + 1} times within "
+                      f"{RESTART_WINDOW:.0f} s; stopping the stack", flush=True)
                 code = proc.popen.returncode or 1
                 stopping.set()
                 break
+            print(f"{proc.name} exited with {proc.popen.returncode}; starting it again", flush=True)
+            restarts[proc.name] = recent + [time.monotonic()]
+            stopping.wait(1.0)
+            if not stopping.is_set():
+                launch(i, proc)
         stopping.wait(0.5)
     for proc in procs:
         if proc.popen and proc.popen.poll() is None:

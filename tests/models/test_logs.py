@@ -1,0 +1,68 @@
+"""Logs: one line per record, secrets masked in every form they may take, Celery's own handler replaced."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from models.logs import JsonFormatter, configure_logging, redact
+
+
+@pytest.fixture
+def secrets_env(monkeypatch):
+    monkeypatch.setenv("ZOHO_CLIENT_SECRET", "cs-7f3a9e1b2c")
+    monkeypatch.setenv("ZOHO_REFRESH_TOKEN", "1000.refresh.abcdef123456")
+    monkeypatch.setenv("FLOWER_BASIC_AUTH", "ops:flower-pass-99")
+
+
+@pytest.mark.parametrize("text, leaked", [
+    ("GET https://accounts.zoho.com/oauth/v2/token?refresh_token=1000.x.y&client_secret=zz", ["1000.x.y", "zz"]),
+    ("Authorization: Zoho-oauthtoken 1000.aaaa.bbbb", ["1000.aaaa.bbbb"]),
+    ("Authorization: Bearer admintoken123", ["admintoken123"]),
+    ('answer {"access_token": "1000.tok.en", "expires_in": 3600}', ["1000.tok.en"]),
+    ("{'refresh_token': 'r-e-f-r-e-s-h'}", ["r-e-f-r-e-s-h"]),
+])
+def test_redact_masks_secrets_in_urls_headers_and_json(text, leaked):
+    out = redact(text)
+    for value in leaked:
+        assert value not in out
+    assert "***" in out
+
+
+def test_redact_masks_the_configured_secret_values_wherever_they_appear(secrets_env):
+    out = redact("boom: client cs-7f3a9e1b2c / 1000.refresh.abcdef123456 / flower-pass-99")
+    assert "cs-7f3a9e1b2c" not in out and "1000.refresh.abcdef123456" not in out and "flower-pass-99" not in out
+
+
+def test_redact_leaves_ordinary_text_alone(secrets_env):
+    text = "event processed entity=products event_id=42 status=applied"
+    assert redact(text) == text
+
+
+def test_json_lines_carry_context_and_mask_exceptions(secrets_env):
+    record = logging.LogRecord("tasks.sync", logging.ERROR, __file__, 1, "failed for %s", ("cs-7f3a9e1b2c",), None)
+    try:
+        raise RuntimeError("token refresh failed: 1000.refresh.abcdef123456")
+    except RuntimeError:
+        import sys
+        record.exc_info = sys.exc_info()
+    record.event_id = 7
+    line = JsonFormatter().format(record)
+    body = json.loads(line)
+    assert body["event_id"] == 7 and body["level"] == "error" and body["logger"] == "tasks.sync"
+    assert "cs-7f3a9e1b2c" not in line and "1000.refresh.abcdef123456" not in line
+
+
+def test_replace_drops_celerys_handler_so_each_record_is_one_line():
+    logger = logging.getLogger("zohosync-test-celery-like")
+    logger.propagate = False
+    celery_stream, our_stream = io.StringIO(), io.StringIO()
+    logger.addHandler(logging.StreamHandler(celery_stream))
+    configure_logging(logger=logger, replace=True, stream=our_stream)
+    configure_logging(logger=logger, replace=True, stream=our_stream)  # idempotent
+    logger.warning("hello")
+    assert celery_stream.getvalue() == ""
+    assert our_stream.getvalue().count("hello") == 1
+    assert len(logger.handlers) == 1
