@@ -40,7 +40,7 @@ from models.settings import get_settings
 from tasks import app
 from tasks.publish import BROKER_ERRORS
 from zoho.entities import ApiSource, Entity, get_entity, registry
-from zoho.errors import NotFound, PermanentError
+from zoho.errors import NotFound, PermanentError, RateLimited
 from zoho.fields import to_zoho_id
 from zoho.mapper import last_modified
 
@@ -52,6 +52,9 @@ KEYSET_FLOOR = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 LOCK_TTL_SECONDS = int(os.environ.get("BULK_PULL_LOCK_TTL", "300"))
 """Short, and renewed while the pull makes calls: a pull killed outright frees its list within minutes."""
 DETAIL_CHUNK = 10
+# How long one call may wait for a slot of the shared budget: a minute's window always frees
+# one within 60 s; less than the lock's TTL, so the lock is renewed between calls.
+BULK_ACQUIRE_TIMEOUT = min(120.0, LOCK_TTL_SECONDS / 2)
 """Documents are recorded every this many detail GETs, so a pull killed mid-page loses at most that many."""
 CONTENT_COMPARED = {"stock"}
 """Entities whose changes do not always move `last_modified_time`: compared by content (dedupe)."""
@@ -120,7 +123,9 @@ class Puller:
         if client is None:
             from zoho.client import ZohoClient
 
-            client = ZohoClient()
+            # A pull is background work: it waits for a call slot as long as a window takes to
+            # free one, instead of failing after the 80th call of a minute.
+            client = ZohoClient(acquire_timeout=BULK_ACQUIRE_TIMEOUT)
         self.client = client
         self.targets = riders(entity)
         self.run_id: int | None = None
@@ -385,6 +390,11 @@ class Puller:
                 self._pull_source(source)
             if self.full:
                 self._sweep_deletions()
+        except RateLimited as e:
+            # The day's budget (or Zoho's own 429 pause) outlasts any sensible wait: what was
+            # recorded stays recorded, the cursor sits after it, the next scheduled run resumes.
+            status, error = "rate_limited", f"{type(e).__name__}: {e}"[:2000]
+            log.warning("pull stopped by the Zoho call budget: %s", error, extra={"entity": self.entity.name})
         except Exception as e:
             status, error = "failed", f"{type(e).__name__}: {e}"[:2000]
             log.warning("pull failed: %s", error, extra={"entity": self.entity.name})

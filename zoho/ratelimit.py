@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 KEY_PREFIX = "zohosync:"
 PRIORITIES = ("realtime", "bulk")
-DEFAULT_BULK_SHARE = 0.8
+DEFAULT_BULK_SHARE = 0.95  # 95 of 100 calls/min for pulls, 5 kept for real-time calls
 DEFAULT_BULK_DAILY_SHARE = 0.85
 
 _clients: dict[str, redis.Redis] = {}

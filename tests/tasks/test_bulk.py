@@ -438,3 +438,47 @@ def test_an_older_cursor_overlap_never_records_twice(zoho, db):
     assert len(events(db, "customers")) == len(zoho.records("customers"))
     assert cursor(db, "customers") == max(lmt(r) for r in zoho.records("customers"))
 
+
+
+# -- the shared call budget: a pull waits for slots, and a spent day stops it cleanly ----------
+
+def test_a_pull_waits_for_call_slots_when_the_window_is_full_instead_of_failing(zoho, db, monkeypatch):
+    from zoho.ratelimit import RateLimiter
+
+    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    items = zoho.records("products")
+    pages = math.ceil(len(items) / 9)  # keyset pages overlap by one row
+    # 2 bulk calls per 1-second window: the pull needs several windows, so it must wait in them
+    limiter = RateLimiter(per_minute=2, window_seconds=1, daily_budget=100_000, namespace="pull-wait", bulk_share=1.0)
+    limiter.reset()
+    client = ZohoClient(limiter=limiter, acquire_timeout=bulk.BULK_ACQUIRE_TIMEOUT)
+    started = time.monotonic()
+    out = pull_entity("products", client=client)
+    assert out["status"] == "completed" and out["pages"] >= pages >= 3
+    assert time.monotonic() - started >= (out["api_calls"] - 2) // 2 * 0.9  # it waited for the windows
+    assert sorted(e[0] for e in events(db, "products")) == sorted(r["item_id"] for r in items)
+    # the client a pull builds for itself waits as long as that too
+    assert bulk.Puller(get_entity("products"), full=False).client.acquire_timeout == bulk.BULK_ACQUIRE_TIMEOUT
+
+
+def test_a_pull_stopped_by_the_daily_budget_keeps_what_it_recorded_and_the_next_one_resumes(zoho, db, monkeypatch):
+    from zoho.ratelimit import RateLimiter
+
+    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    items = zoho.records("products")
+    # a day's bulk budget of 2 calls: two pages, then the budget is spent until midnight
+    limiter = RateLimiter(per_minute=1000, daily_budget=2, namespace="pull-day", bulk_daily_share=1.0)
+    limiter.reset()
+    out = pull_entity("products", client=ZohoClient(limiter=limiter, acquire_timeout=bulk.BULK_ACQUIRE_TIMEOUT))
+    assert out["status"] == "rate_limited" and out["pages"] == 2 and out["api_calls"] == 2
+    run = run_row(db, out["run_id"])
+    assert run.status == "rate_limited" and "budget" in run.error_message and run.finished_at is not None
+    recorded = [e[0] for e in events(db, "products")]
+    assert len(recorded) == len(set(recorded)) == 19
+
+    again = pull_entity("products")
+    assert again["status"] == "completed"
+    ids = [e[0] for e in events(db, "products")]
+    assert sorted(ids) == sorted(r["item_id"] for r in items)  # every item once: resumed, not restarted
+    drain(db)
+    assert product_rows(db) == sandbox_products(zoho)

@@ -9,13 +9,14 @@ import pytest
 
 from tests.zoho.client import workers
 from zoho.errors import RateLimited
-from zoho.ratelimit import RateLimiter
+from zoho.ratelimit import DEFAULT_BULK_SHARE, RateLimiter
 
 
 def limiter(**kw) -> RateLimiter:
     kw.setdefault("per_minute", 10)
     kw.setdefault("daily_budget", 1000)
     kw.setdefault("namespace", "test")
+    kw.setdefault("bulk_share", 0.8)  # round numbers for the window tests; the default is checked below
     return RateLimiter(**kw)
 
 
@@ -141,8 +142,8 @@ def test_processes_hammering_the_limiter_never_exceed_the_window(redis_client) -
     # any `window`-long interval holds at most `limit` grants
     in_window = [bisect_left(times, t + window) - i for i, t in enumerate(times)]
     assert max(in_window) == limit  # the limit was reached (the test bites) and never passed
-    # a bulk grant only ever took a slot while fewer than 80 % of the window was used
-    bulk_cap = int(limit * 0.8)
+    # a bulk grant only ever took a slot while fewer than the bulk share of the window was used
+    bulk_cap = int(limit * DEFAULT_BULK_SHARE)
     for t, priority in grants:
         if priority == "bulk":
             assert bisect_left(times, t) - bisect_right(times, t - window) < bulk_cap  # grants in (t - window, t)
