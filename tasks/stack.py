@@ -28,13 +28,18 @@ CONTACTS = ("customers", "vendors")
 
 
 def queue_groups() -> dict[str, list[str]]:
-    """Worker groups: catalog, contacts, documents (every other entity) and maintenance."""
+    """Worker groups: catalog, contacts, documents (every other entity), maintenance and bulk.
+
+    Pulls have their own worker: one waiting minutes on Zoho's rate limit must never hold
+    the slots the healing and monitoring jobs need.
+    """
     names = list(registry())
     groups = {
         "catalog": [f"sync.{n}" for n in names if n in CATALOG],
         "contacts": [f"sync.{n}" for n in names if n in CONTACTS],
         "documents": [f"sync.{n}" for n in names if n not in CATALOG + CONTACTS],
-        "maintenance": ["maintenance", "bulk"],
+        "maintenance": ["maintenance"],
+        "bulk": ["bulk"],
     }
     return {g: qs for g, qs in groups.items() if qs}
 

@@ -57,3 +57,15 @@ def test_a_child_that_dies_once_is_started_again_and_the_others_keep_running(mon
     assert "flaky exited with 9; starting it again" in out
     assert "steady exited" not in out
     assert flaky.popen.returncode is not None and steady.popen.returncode is not None  # both stopped at the end
+
+
+def test_pulls_get_their_own_worker_so_heal_and_monitor_are_never_starved():
+    groups = stack.queue_groups()
+    assert groups["bulk"] == ["bulk"]
+    assert "bulk" not in groups["maintenance"] and "maintenance" in groups["maintenance"]
+    consumed = [q for qs in groups.values() for q in qs]
+    assert len(consumed) == len(set(consumed))  # each queue has exactly one worker group
+    from tasks import app
+
+    declared = {q.name for q in app.conf.task_queues}
+    assert declared == set(consumed)  # and every declared queue is consumed by one
