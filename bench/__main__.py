@@ -40,6 +40,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _one_run_at_a_time():
+    """Two runs would empty each other's tables mid-figure: the second waits for the first."""
+    import fcntl
+    import tempfile
+
+    handle = open(Path(tempfile.gettempdir()) / "zohosync-bench.lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print("bench: another bench run is in progress; waiting for it to finish", flush=True)
+        fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_env()
@@ -51,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     cfg = Config.quick(**options) if args.quick else Config(**options)
+    lock = _one_run_at_a_time()
     print(f"bench: {'quick' if args.quick else 'full'} run of {', '.join(args.names)}; migrating the bench database",
           flush=True)
     ensure_database()
@@ -87,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                                         default=str))
     if args.markdown:
         args.markdown.write_text(markdown(figures) + "\n")
+    lock.close()
     return 1 if failures else 0
 
 
