@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from functools import lru_cache
+from pathlib import Path
 
 from dotenv import load_dotenv
 
@@ -78,8 +79,21 @@ class Settings:
         return not (self.zoho_client_id and self.zoho_client_secret and self.zoho_refresh_token)
 
 
+def env_file() -> str:
+    """`$ZOHOSYNC_ENV_FILE`, else `.env` in the working directory, else the checkout's `.env`.
+
+    The last keeps `zohosync …` run from another directory reading the same file as `make run`.
+    """
+    explicit = os.environ.get("ZOHOSYNC_ENV_FILE")
+    if explicit:
+        return explicit
+    if os.path.exists(".env"):
+        return ".env"
+    return str(Path(__file__).resolve().parent.parent / ".env")
+
+
 def load_settings() -> Settings:
-    load_dotenv(os.environ.get("ZOHOSYNC_ENV_FILE", ".env"), override=False)
+    load_dotenv(env_file(), override=False)
     dc = _str("ZOHO_DC", "com")
     if dc not in ZOHO_DATA_CENTRES:
         raise ValueError(f"ZOHO_DC must be one of {sorted(ZOHO_DATA_CENTRES)}, got {dc!r}")

@@ -164,7 +164,8 @@ def dlq_retry(ids: tuple[int, ...], retry_all: bool) -> None:
 
 @dlq.command("resolve")
 @click.argument("ids", nargs=-1, type=int, required=True)
-@click.option("--notes", required=True, help="what was done about it")
+@click.option("--notes", default="resolved from the zohosync command line", show_default=True,
+              help="what was done about it")
 def dlq_resolve(ids: tuple[int, ...], notes: str) -> None:
     from tasks.operations import resolve_dead_letters
 
