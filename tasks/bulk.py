@@ -57,6 +57,12 @@ DETAIL_CHUNK = 10
 BULK_ACQUIRE_TIMEOUT = min(120.0, LOCK_TTL_SECONDS / 2)
 """Documents are recorded every this many detail GETs, so a pull killed mid-page loses at most that many."""
 CONTENT_COMPARED = {"stock"}
+_RESOLVED: dict[str, ApiSource] = {}  # list key → the path this organisation answers at
+
+
+def _no_such_url(error: Exception) -> bool:
+    """Zoho's answer for a path the organisation does not have: HTTP 404, or code 5 "Invalid URL"."""
+    return getattr(error, "http_status", None) == 404 or getattr(error, "zoho_code", None) == 5
 """Entities whose changes do not always move `last_modified_time`: compared by content (dedupe)."""
 
 
@@ -197,6 +203,30 @@ class Puller:
             return self.client.get(source.service, source.path, params={**source.params, **params}, priority="bulk")
         finally:
             self.stats.api_calls += self.client.calls_made - before
+
+    def _resolve(self, source: ApiSource) -> ApiSource:
+        """The path this organisation serves the list at: the first of `source` and its fallbacks
+        that does not answer "no such URL" (remembered per process; one probe call otherwise)."""
+        if not source.fallbacks:
+            return source
+        known = _RESOLVED.get(source.key)
+        if known is not None:
+            return known
+        candidates = (source, *source.fallbacks)
+        for candidate in candidates:
+            try:
+                self._get(candidate, {"per_page": 1, "page": 1})
+            except NotFound:
+                raise
+            except PermanentError as e:
+                if candidate is candidates[-1] or not _no_such_url(e):
+                    raise
+                log.info("Zoho has no %s here; trying %s", candidate.path,
+                         candidates[candidates.index(candidate) + 1].path, extra={"entity": self.entity.name})
+                continue
+            _RESOLVED[source.key] = candidate
+            return candidate
+        raise AssertionError("unreachable")
 
     def pages(self, source: ApiSource, since: dt.datetime | None) -> Iterator[list[dict[str, Any]]]:
         """Pages of rows modified at or after `since` (all rows when None), oldest first when sortable."""
@@ -386,7 +416,7 @@ class Puller:
         self._start_run()
         status, error = "completed", None
         try:
-            for source in self.entity.sources:
+            for source in map(self._resolve, self.entity.sources):
                 self._pull_source(source)
             if self.full:
                 self._sweep_deletions()

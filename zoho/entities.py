@@ -33,6 +33,9 @@ class ApiSource:
     detail: bool = False  # list rows lack line items: fetch `{path}/{id}` for changed rows
     filters_honoured: bool = True  # False: Zoho ignores last_modified_time here; compare locally
     sortable: bool = False  # Zoho sorts this list by last_modified_time: pages can follow the cursor
+    # Where Zoho has moved a list (`/locations` on current organisations, `/settings/warehouses`
+    # or `/warehouses` on older ones): tried in order when this path answers "no such URL".
+    fallbacks: tuple["ApiSource", ...] = ()
 
     @property
     def key(self) -> str:

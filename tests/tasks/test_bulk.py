@@ -482,3 +482,30 @@ def test_a_pull_stopped_by_the_daily_budget_keeps_what_it_recorded_and_the_next_
     assert sorted(ids) == sorted(r["item_id"] for r in items)  # every item once: resumed, not restarted
     drain(db)
     assert product_rows(db) == sandbox_products(zoho)
+
+
+# -- warehouses: the list lives at /locations on current organisations, elsewhere on older ones ---
+
+def test_warehouses_are_pulled_from_locations_or_from_the_legacy_warehouses_list(zoho, db, monkeypatch):
+    monkeypatch.setattr(bulk, "_RESOLVED", {})
+    out = pull_entity("warehouses", full=True)
+    assert out["status"] == "completed" and out["failed"] == 0
+    drain(db)
+    current = {r.get("location_id") or r.get("warehouse_id") for r in zoho.records("warehouses")}
+    rows = {r[0] for r in q(db, "SELECT zoho_warehouse_id FROM warehouses")}
+    assert rows and rows == current
+    assert bulk._RESOLVED["inventory:/locations"].path == "/locations"
+
+    # an older organisation: /locations answers "Invalid URL", the legacy list is found and used
+    monkeypatch.setattr(bulk, "_RESOLVED", {})
+    zoho.reset(legacy_warehouses=True)
+    before = zoho.calls()
+    again = pull_entity("warehouses", full=True)
+    spent = calls_delta(before, zoho.calls())
+    assert again["status"] == "completed" and again["failed"] == 0
+    drain(db)
+    assert bulk._RESOLVED["inventory:/locations"].path == "/settings/warehouses"
+    # one probe of the legacy path, then the list itself (the refused /locations is not a counted call)
+    assert spent == {"/inventory/v1/settings/warehouses": 2}, spent
+    legacy = {r[0] for r in q(db, "SELECT zoho_warehouse_id FROM warehouses")}
+    assert legacy == rows  # the same warehouses, whichever list they came from

@@ -192,6 +192,9 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
                 return Route(prefix + "itemdetails", itemdetails)
             if head == "items" and len(tail) == 2 and tail[1] == "image":
                 return Route(prefix + "items/{id}/image", lambda: item_image(tail[0]))
+            # an older organisation (locations never enabled) has no /locations at all
+            if head == "locations" and sandbox.org.legacy_warehouses:
+                return None
             # the legacy warehouses view, at both of the paths Zoho has used for it
             if head == "settings" and tail[:1] == ["warehouses"]:
                 head, tail, path = "warehouses", tail[1:], "settings/warehouses"

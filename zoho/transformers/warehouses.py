@@ -129,5 +129,8 @@ ENTITY = Entity(
     transform=transform,
     model=Warehouse,
     # A handful of rows; whether `/locations` filters by last_modified_time is undocumented.
-    sources=(ApiSource("inventory", "/locations", "locations", "location", filters_honoured=False),),
+    sources=(ApiSource("inventory", "/locations", "locations", "location", filters_honoured=False, fallbacks=(
+        ApiSource("inventory", "/settings/warehouses", "warehouses", "warehouse", filters_honoured=False),
+        ApiSource("inventory", "/warehouses", "warehouses", "warehouse", filters_honoured=False),
+    )),),
 )
