@@ -14,6 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from models.settings import get_settings
 
+POOL_SIZE = 10
+
 _lock = threading.Lock()
 _engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
@@ -26,7 +28,10 @@ def get_engine() -> Engine:
             if _engine is None:
                 _engine = create_engine(
                     get_settings().database_url,
-                    pool_size=5,
+                    # At least as many kept connections as the receiver's gthread threads (8): a
+                    # smaller pool closes and reopens overflow connections under load, and every
+                    # reopen forks a PostgreSQL backend.
+                    pool_size=POOL_SIZE,
                     max_overflow=10,
                     pool_timeout=5,
                     pool_recycle=1800,

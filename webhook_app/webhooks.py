@@ -136,16 +136,22 @@ def receive(entity: str):
 
     # 5. publish (after the commit; failure leaves the row pending for the healer)
     publish_event(ent.name, event_id)
-    log.info("webhook recorded", extra={"event_id": event_id, "entity": ent.name, "entity_id": zoho_id})
+    log.debug("webhook recorded", extra={"event_id": event_id, "entity": ent.name, "entity_id": zoho_id})
     return jsonify({"status": "queued", "event_id": event_id}), 202
 
 
 def _record(event) -> tuple[int, bool]:
-    """Commit the event; one retry when the first try finds the pool's connections dead."""
+    """Commit the event; one retry when the first try finds the pool's connections dead.
+
+    The INSERT … ON CONFLICT DO NOTHING RETURNING runs in autocommit: PostgreSQL commits it
+    (synchronously, like any COMMIT) before answering, so one round trip replaces
+    BEGIN + INSERT + COMMIT and the row is durable when `record_event` returns. The rare
+    duplicate path only reads.
+    """
     engine = get_engine()
     for attempt in (1, 2):
         try:
-            with engine.begin() as conn:
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 return record_event(conn, event)
         except DBAPIError as e:
             if attempt == 2 or not e.connection_invalidated:
