@@ -198,6 +198,27 @@ def completed_per_entity(conn, entities: list[str], minutes: int) -> dict[str, i
     return {r.name: int(r.n) for r in rows}
 
 
+def completed_per_entity_windows(conn, entities: list[str], windows: tuple[int, ...]) -> dict[int, dict[str, int]]:
+    """`completed_per_entity` for several windows (minutes) from one index range scan of the widest."""
+    windows = tuple(sorted(set(windows)))
+    columns = ", ".join(f"count(*) FILTER (WHERE q.completed_at >= now() - make_interval(mins => :m{i})) AS n{i}"
+                        for i in range(len(windows)))
+    rows = conn.execute(text(
+        f"""
+        SELECT e.name, c.*
+          FROM unnest(CAST(:entities AS text[])) AS e(name)
+          CROSS JOIN LATERAL (SELECT {columns} FROM tds_sync_queue q
+                               WHERE q.entity_type = e.name AND q.status = 'completed'
+                                 AND q.completed_at >= now() - make_interval(mins => :widest)) c
+        """
+    ), {"entities": entities, "widest": windows[-1], **{f"m{i}": m for i, m in enumerate(windows)}}).mappings()
+    out: dict[int, dict[str, int]] = {m: {} for m in windows}
+    for r in rows:
+        for i, m in enumerate(windows):
+            out[m][r["name"]] = int(r[f"n{i}"])
+    return out
+
+
 def completions_by_minute(conn, entities: list[str], minutes: int = 60) -> dict[str, dict[str, int]]:
     """Entity -> ISO minute -> completions, over the last `minutes`."""
     rows = conn.execute(text(
@@ -217,21 +238,26 @@ def completions_by_minute(conn, entities: list[str], minutes: int = 60) -> dict[
 
 
 def completion_history(conn, entities: list[str], hours: int = 6, bucket_minutes: int = 10) -> list[dict[str, Any]]:
-    """Completions per bucket over the last `hours` (every bucket present, zeros included)."""
+    """Completions per bucket over the last `hours` (every bucket present, zeros included).
+
+    Buckets are `date_bin` from the Unix epoch (the same edges as flooring epoch seconds,
+    without computing a numeric epoch for every row: 5× cheaper on a busy 6 hours).
+    """
     bucket = bucket_minutes * 60
     rows = conn.execute(text(
         """
         WITH b AS (
-            SELECT to_timestamp(floor(extract(epoch FROM q.completed_at) / :bucket) * :bucket) AS bucket_start, count(*) AS n
+            SELECT date_bin(make_interval(secs => :bucket), q.completed_at, timestamptz 'epoch') AS bucket_start,
+                   count(*) AS n
               FROM unnest(CAST(:entities AS text[])) AS e(name)
               CROSS JOIN LATERAL (SELECT completed_at FROM tds_sync_queue
                                    WHERE entity_type = e.name AND status = 'completed'
-                                     AND completed_at >= to_timestamp(floor(extract(epoch FROM now()) / :bucket) * :bucket)
+                                     AND completed_at >= date_bin(make_interval(secs => :bucket), now(), timestamptz 'epoch')
                                                         - make_interval(hours => :hours)) q
              GROUP BY 1
         )
         SELECT g.bucket_start, COALESCE(b.n, 0) AS n
-          FROM generate_series(to_timestamp(floor(extract(epoch FROM now()) / :bucket) * :bucket)
+          FROM generate_series(date_bin(make_interval(secs => :bucket), now(), timestamptz 'epoch')
                                  - make_interval(hours => :hours),
                                now(), make_interval(secs => :bucket)) AS g(bucket_start)
           LEFT JOIN b ON b.bucket_start = g.bucket_start
@@ -405,6 +431,61 @@ def probe_workers(timeout: float | None = None, full: bool = False) -> dict[str,
     return workers
 
 
+_probe_lock = threading.Lock()
+_probe_cache: dict[str, tuple[float, dict[str, list[str]]]] = {}  # broker url -> (monotonic time, workers)
+_probe_refreshing: set[str] = set()
+PROBE_STALE_LIMIT_SECONDS = 60.0
+"""An older remembered probe is never shown; the dashboard probes again while the viewer waits."""
+
+
+def _probe_with_fallback(timeout: float | None, full: bool) -> dict[str, list[str]]:
+    workers = probe_workers(timeout, full=full)
+    if not full and workers and set(canary_queues()) - {q for queues in workers.values() for q in queues}:
+        workers = probe_workers(timeout, full=True)  # the quick probe may have stopped before a newcomer
+    with _probe_lock:
+        _probe_cache[get_settings().broker_url] = (time.monotonic(), workers)
+    return workers
+
+
+def _refresh_in_background(url: str, timeout: float | None) -> None:
+    with _probe_lock:
+        if url in _probe_refreshing:
+            return
+        _probe_refreshing.add(url)
+
+    def run():
+        try:
+            _probe_with_fallback(timeout, False)
+        except Exception:  # noqa: BLE001 - the next synchronous probe reports the trouble
+            log.debug("background worker probe failed", exc_info=True)
+        finally:
+            with _probe_lock:
+                _probe_refreshing.discard(url)
+
+    threading.Thread(target=run, name="worker-probe", daemon=True).start()
+
+
+def workers_answering(timeout: float | None = None, full: bool = False, max_age: float = 0.0) -> dict[str, list[str]]:
+    """The worker probe, or — with `max_age` — this process's own recent answer.
+
+    A probe costs ~12 ms with workers answering and its whole timeout (1 s) with none, on
+    every dashboard view. With `max_age`, an answer at most that old is reused; an older one
+    (up to `PROBE_STALE_LIMIT_SECONDS`) is shown while a background probe replaces it, so a
+    page never waits on the broadcast unless it has no recent answer at all.
+    """
+    if max_age > 0 and not full:
+        url = get_settings().broker_url
+        with _probe_lock:
+            hit = _probe_cache.get(url)
+        if hit is not None:
+            age = time.monotonic() - hit[0]
+            if age <= PROBE_STALE_LIMIT_SECONDS:
+                if age > max_age:
+                    _refresh_in_background(url, timeout)
+                return hit[1]
+    return _probe_with_fallback(timeout, full)
+
+
 def canary_queues() -> list[str]:
     """The queues a canary is sent through: maintenance and one per entity (bulk tasks run for minutes)."""
     from zoho.entities import registry
@@ -412,7 +493,7 @@ def canary_queues() -> list[str]:
     return ["maintenance"] + [e.queue for e in registry().values()]
 
 
-def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = False) -> None:
+def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = False, max_age: float = 0.0) -> None:
     """Workers answer, every canaried queue has a consumer, and each consumer really consumes.
 
     A worker can answer a ping yet consume nothing after a Redis reconnect (celery#10302),
@@ -425,9 +506,7 @@ def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = Fal
         snap.add(Check("workers", None, threshold, UNKNOWN, "broker unreachable: workers cannot be asked"))
         return
     try:
-        workers = probe_workers(timeout, full=full)
-        if not full and workers and set(canary_queues()) - {q for queues in workers.values() for q in queues}:
-            workers = probe_workers(timeout, full=True)  # the quick probe may have stopped before a newcomer
+        workers = workers_answering(timeout, full=full, max_age=max_age)
         sent = {k.decode(): float(v) for k, v in broker_redis().hgetall(CANARY_SENT).items()}
     except Exception as e:  # noqa: BLE001 - any broker trouble makes this check unknown, never a crash
         snap.add(Check("workers", None, threshold, UNKNOWN, f"workers could not be asked ({type(e).__name__})"))
@@ -529,14 +608,18 @@ def zoho_token_status() -> dict[str, Any] | None:
 
 
 def evaluate(*, workers: bool = True, full_probe: bool = False,
-             worker_timeout: float | None = None, zoho: bool = True) -> Snapshot:
-    """Look at everything once; never raises (each failure is a verdict)."""
+             worker_timeout: float | None = None, zoho: bool = True, worker_max_age: float = 0.0) -> Snapshot:
+    """Look at everything once; never raises (each failure is a verdict).
+
+    `worker_max_age`: reuse this process's worker probe when at most that many seconds old
+    (see `workers_answering`); 0 probes every time.
+    """
     snap = Snapshot()
     check_database(snap)
     check_broker(snap)
     check_queue(snap)
     if workers:
-        check_workers(snap, worker_timeout, full=full_probe)
+        check_workers(snap, worker_timeout, full=full_probe, max_age=worker_max_age)
     if zoho:
         check_zoho(snap)
     return snap

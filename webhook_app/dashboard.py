@@ -26,10 +26,9 @@ from models.queue import EVENT_STATUSES
 from models.settings import get_settings
 from tasks.health import (
     NOT_COMPLETED,
-    completed_per_entity,
+    completed_per_entity_windows,
     completion_history,
     completions_by_minute,
-    dead_lettered_since,
     entity_list,
     entity_progress,
     evaluate,
@@ -38,8 +37,6 @@ from tasks.health import (
     latency,
     metric_series,
     queue_counts,
-    received_since,
-    unresolved_dead_letters,
     zoho_budget,
     zoho_token_status,
 )
@@ -91,40 +88,105 @@ def bad_request(e: BadRequest):
 
 # --------------------------------------------------------------------------- data
 
-def stats_data(conn) -> dict[str, Any]:
+WORKER_PROBE_MAX_AGE = 5.0
+"""Seconds a worker probe answer is reused by this process's pages and health endpoint."""
+
+
+class Figures:
+    """The numbers one response shows, each read at most once and in as few round trips as possible.
+
+    The page shows stats, metrics and health together; they share counts per status, the
+    24-hour completions, dead letters and per-entity progress. With a health `Snapshot`
+    whose queue checks succeeded, its counts and progress are reused as they are.
+    """
+
+    WINDOWS = (60, 1440)
+
+    def __init__(self, conn, snap=None):
+        self.conn = conn
+        self._counts = self._progress = self._done = self._scalars = None
+        self._unresolved = None
+        if snap is not None and snap.database_ok and "pending" in snap.checks and snap.checks["pending"].verdict != "unknown":
+            self._counts, self._progress, self._unresolved = snap.counts, snap.entities, snap.dead_letters
+
+    @property
+    def counts(self) -> dict[str, dict[str, int]]:
+        if self._counts is None:
+            self._counts = queue_counts(self.conn)
+        return self._counts
+
+    @property
+    def entities(self) -> list[str]:
+        return entity_list(list(self.counts))
+
+    @property
+    def progress(self) -> dict[str, dict[str, Any]]:
+        if self._progress is None:
+            self._progress = entity_progress(self.conn, self.entities)
+        return self._progress
+
+    def done(self, minutes: int) -> dict[str, int]:
+        """Completions per entity in the last `minutes` (60 or 1440: both from one scan)."""
+        if self._done is None:
+            self._done = completed_per_entity_windows(self.conn, self.entities, self.WINDOWS)
+        return self._done[minutes]
+
+    def scalar(self, name: str) -> Any:
+        """The single numbers, all from one statement."""
+        if self._scalars is None:
+            row = self.conn.execute(text(
+                """
+                SELECT date_trunc('minute', now()) AS now_minute,
+                       r.received_1h, r.received_24h, d.dead_1h, d.dead_24h,
+                       (SELECT count(*) FROM tds_dead_letter_queue WHERE resolved_at IS NULL) AS dead_unresolved,
+                       (SELECT reltuples::bigint FROM pg_class WHERE oid = 'tds_sync_queue'::regclass) AS estimate
+                  FROM (SELECT count(*) FILTER (WHERE created_at >= now() - interval '60 minutes') AS received_1h,
+                               count(*) AS received_24h
+                          FROM tds_sync_queue WHERE created_at >= now() - interval '1440 minutes') r,
+                       (SELECT count(*) FILTER (WHERE failed_at >= now() - interval '60 minutes') AS dead_1h,
+                               count(*) AS dead_24h
+                          FROM tds_dead_letter_queue WHERE failed_at >= now() - interval '1440 minutes') d
+                """)).mappings().one()
+            self._scalars = dict(row)
+            if self._unresolved is not None:
+                self._scalars["dead_unresolved"] = self._unresolved
+        return self._scalars[name]
+
+
+def stats_data(conn, figures: Figures | None = None) -> dict[str, Any]:
     """Counts per status and per entity x status (exact for everything not completed), 24 h throughput."""
-    counts = queue_counts(conn)
-    entities = entity_list(list(counts))
-    done_24h = completed_per_entity(conn, entities, 1440)
-    dead_24h = dead_lettered_since(conn, 1440)
+    f = figures or Figures(conn)
+    counts, entities = f.counts, f.entities
+    done_24h = f.done(1440)
+    dead_24h = int(f.scalar("dead_24h"))
     by_status = {s: sum(c.get(s, 0) for c in counts.values()) for s in NOT_COMPLETED}
     # Counting every completed row would read the whole table; the planner's row estimate is free.
-    estimate = conn.execute(text("SELECT reltuples::bigint FROM pg_class WHERE oid = 'tds_sync_queue'::regclass")).scalar()
+    estimate = f.scalar("estimate")
     return {
         "by_status": by_status,
         "completed_last_24h": sum(done_24h.values()),
         "completed_total_estimate": max(0, int(estimate or 0) - sum(by_status.values())),
         "by_entity": {e: {**{s: counts.get(e, {}).get(s, 0) for s in NOT_COMPLETED},
                           "completed_last_24h": done_24h.get(e, 0)} for e in entities},
-        "received_last_24h": received_since(conn, 1440),
+        "received_last_24h": int(f.scalar("received_24h")),
         "dead_lettered_last_24h": dead_24h,
-        "dead_letters_unresolved": unresolved_dead_letters(conn),
+        "dead_letters_unresolved": int(f.scalar("dead_unresolved")),
         "failure_rate_24h": failure_rate(sum(done_24h.values()), dead_24h),
     }
 
 
-def metrics_data(conn, hours: int = HISTORY_HOURS) -> dict[str, Any]:
-    counts = queue_counts(conn)
-    entities = entity_list(list(counts))
-    now_minute = conn.execute(text("SELECT date_trunc('minute', now())")).scalar()
+def metrics_data(conn, hours: int = HISTORY_HOURS, figures: Figures | None = None) -> dict[str, Any]:
+    f = figures or Figures(conn)
+    counts, entities = f.counts, f.entities
+    now_minute = f.scalar("now_minute")
     minutes = [(now_minute - dt.timedelta(minutes=59 - i)).isoformat() for i in range(60)]
     by_minute = completions_by_minute(conn, entities, 60)
-    hour = completed_per_entity(conn, entities, 60)
-    dead_1h, dead_24h = dead_lettered_since(conn, 60), dead_lettered_since(conn, 1440)
-    done_24h = completed_per_entity(conn, entities, 1440)
-    received_1h = received_since(conn, 60)
+    hour = f.done(60)
+    dead_1h, dead_24h = int(f.scalar("dead_1h")), int(f.scalar("dead_24h"))
+    done_24h = f.done(1440)
+    received_1h = int(f.scalar("received_1h"))
     applied_1h = sum(hour.values())
-    progress = entity_progress(conn, entities)
+    progress = f.progress
     return {
         "processing_rate": {
             "window_minutes": 60,
@@ -276,7 +338,7 @@ def alerts(conn, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
 @require_admin
 def health():
     """Always 200 with the verdict in the body: an emergency is an answer, not an error."""
-    return jsonify(evaluate().report())
+    return jsonify(evaluate(worker_max_age=WORKER_PROBE_MAX_AGE).report())
 
 
 @bp.get(f"{API}/stats")
@@ -407,14 +469,15 @@ def flower_url() -> str:
 
 
 def page_context() -> dict[str, Any]:
-    snap = evaluate()
+    snap = evaluate(worker_max_age=WORKER_PROBE_MAX_AGE)
     zoho = zoho_data() if snap.broker_ok else {"rate_limit": {"available": False}, "token": {"available": False}}
     ctx: dict[str, Any] = {"health": snap.report(), "db_error": None, "flower_url": flower_url(),
                            "zoho": zoho, "refusals": refusal_counts()}
     try:
         with get_engine().connect() as conn:
-            ctx["stats"] = stats_data(conn)
-            ctx["metrics"] = metrics_data(conn)
+            figures = Figures(conn, snap)
+            ctx["stats"] = stats_data(conn, figures)
+            ctx["metrics"] = metrics_data(conn, figures=figures)
             ctx["failures"] = recent_failures(conn)
             ctx["dead_letters"] = dead_letters(conn)
             ctx["alerts"] = alerts(conn)
