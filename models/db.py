@@ -18,6 +18,7 @@ POOL_SIZE = 10
 
 _lock = threading.Lock()
 _engine: Engine | None = None
+_autocommit_engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
 
 
@@ -45,6 +46,30 @@ def get_engine() -> Engine:
     return _engine
 
 
+def get_autocommit_engine() -> Engine:
+    """An engine whose every statement commits on its own (the webhook receiver's recording path).
+
+    A single INSERT … RETURNING in autocommit is one round trip, committed (synchronously)
+    when it returns — instead of BEGIN, INSERT, COMMIT. It is its own pool: switching a
+    pooled connection to autocommit and back costs a `SET` round trip on every check-in.
+    """
+    global _autocommit_engine
+    if _autocommit_engine is None:
+        with _lock:
+            if _autocommit_engine is None:
+                _autocommit_engine = create_engine(
+                    get_settings().database_url,
+                    isolation_level="AUTOCOMMIT",
+                    pool_size=POOL_SIZE,
+                    max_overflow=10,
+                    pool_timeout=5,
+                    pool_recycle=1800,
+                    pool_pre_ping=False,
+                    connect_args={"connect_timeout": 3, "application_name": "zohosync"},
+                )
+    return _autocommit_engine
+
+
 def get_sessionmaker() -> sessionmaker[Session]:
     get_engine()
     assert _sessionmaker is not None
@@ -67,15 +92,18 @@ def session_scope() -> Iterator[Session]:
 
 def dispose_after_fork() -> None:
     """Drop connections inherited from a parent process without closing the parent's sockets."""
-    if _engine is not None:
-        _engine.dispose(close=False)
+    for engine in (_engine, _autocommit_engine):
+        if engine is not None:
+            engine.dispose(close=False)
 
 
 def reset_engine() -> None:
     """Close everything and forget the engine (tests that switch databases call this)."""
-    global _engine, _sessionmaker
+    global _engine, _autocommit_engine, _sessionmaker
     with _lock:
-        if _engine is not None:
-            _engine.dispose()
+        for engine in (_engine, _autocommit_engine):
+            if engine is not None:
+                engine.dispose()
         _engine = None
+        _autocommit_engine = None
         _sessionmaker = None

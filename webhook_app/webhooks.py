@@ -15,7 +15,7 @@ from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from models.db import get_engine
+from models.db import get_autocommit_engine
 from models.events import make_event, record_event
 from models.settings import get_settings
 from tasks.publish import publish_event
@@ -148,10 +148,10 @@ def _record(event) -> tuple[int, bool]:
     BEGIN + INSERT + COMMIT and the row is durable when `record_event` returns. The rare
     duplicate path only reads.
     """
-    engine = get_engine()
+    engine = get_autocommit_engine()
     for attempt in (1, 2):
         try:
-            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            with engine.connect() as conn:
                 return record_event(conn, event)
         except DBAPIError as e:
             if attempt == 2 or not e.connection_invalidated:
