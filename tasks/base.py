@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import Task
+from celery import Task, bootsteps
 
 from tasks.pipeline import PARK_AFTER_SECONDS, Outcome
 
@@ -36,3 +36,56 @@ class SyncTask(Task):
         if not outcome.retry or outcome.retry_in is None or outcome.retry_in > PARK_AFTER_SECONDS:
             return
         raise self.retry(args=args, kwargs=kwargs or {}, countdown=outcome.retry_in + 0.25, max_retries=None)
+
+
+EVENT_FLUSH_SECONDS = 0.1
+"""How long a worker gathers task events (for Flower) before publishing them as one message."""
+
+
+class BatchedTaskEvents(bootsteps.StartStopStep):
+    """Publish the worker's buffered task events at most every `EVENT_FLUSH_SECONDS`.
+
+    Celery buffers task-received/started/succeeded events but flushes the buffer on every
+    turn of the event loop, so under load each task costs one or more Redis PUBLISHes (and
+    kombu a new client object per publish) in the worker's single consumer process — about
+    half of its CPU in the bench profile. Gathered for 100 ms, they leave as one `task.multi`
+    message per batch (at most `buffer_limit` = 24 events each). Flower sees every event,
+    at most 100 ms later; the events stay on (`-E`, Flower's enable_events still work).
+    """
+
+    requires = ("celery.worker.consumer.events:Events",)
+
+    def __init__(self, c, **kwargs):
+        super().__init__(c, **kwargs)
+        self.scheduled = False
+
+    def start(self, c):
+        self.scheduled = False
+        dispatcher, hub = c.event_dispatcher, c.hub
+        if dispatcher is None or hub is None or dispatcher.on_send_buffered is None:
+            return
+
+        def flush() -> None:
+            self.scheduled = False
+            c._flush_events()
+
+        def on_buffered() -> None:
+            if not self.scheduled:
+                self.scheduled = True
+                hub.call_later(EVENT_FLUSH_SECONDS, flush)
+
+        dispatcher.on_send_buffered = on_buffered
+
+    def stop(self, c):
+        self._flush(c)
+
+    def shutdown(self, c):
+        self._flush(c)
+
+    @staticmethod
+    def _flush(c) -> None:
+        if c.event_dispatcher is not None:
+            try:
+                c.event_dispatcher.flush()
+            except Exception:  # noqa: BLE001 - monitoring events must never break a shutdown
+                log.debug("could not flush task events", exc_info=True)

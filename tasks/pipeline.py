@@ -1,21 +1,29 @@
 """The one path every accepted event takes to the ERP, in named steps.
 
-    claim → transform → apply (upsert, newest wins) → complete → audit
+    take → transform → apply (upsert, newest wins) → complete → audit      ONE transaction
                  ↘ mapping error → dead letter      ↘ transient error → failed, retried later
 
 Contracts that make the path safe to run from many workers, healers and re-delivered
 messages at once:
 
-- `claim` moves an event from pending/failed to processing in its own short commit, and
-  only when it is due; whoever does not win the claim does nothing. The claim records the
-  Celery task id, which `apply` re-checks under a row lock, so a claim taken over by the
-  healer can never be applied twice.
-- `apply` writes the ERP rows and marks the events completed in ONE transaction: either
-  both happen or neither does. Two events for the same Zoho record serialise on the ERP
-  row lock taken by `INSERT … ON CONFLICT`; the freshness guard then lets only the newer
-  version through, and line sets are replaced only for rows actually written.
-- A worker that dies leaves its events `processing` with no row lock held;
-  `heal.release_stuck` finds them, counts the attempt and re-queues or dead-letters them.
+- The common case (a first delivery of a pending event) is one transaction with one
+  synchronous commit: `SELECT … FOR UPDATE` takes the due pending/failed rows and holds
+  their row locks, the transformer runs, the ERP rows are upserted, and the events are
+  marked completed (with `celery_task_id`) and audited. A second delivery of the same
+  message waits on the row lock and then finds the row completed: it does nothing. A
+  worker killed midway rolls back to the row as it was (`pending`), and the message
+  comes back (late ack) or the healer re-publishes it.
+- Failures roll the transaction back and are recorded in a separate short transaction
+  (`failed` + backoff, or dead letter), only on rows still pending/failed.
+- A record that kills its worker must not loop: a re-delivered message (the worker died
+  holding it) or an event that already failed once takes the careful path — the claim
+  (`processing`, task id, `locked_until`) is committed first, so another death leaves the
+  row `processing` for `heal.release_stuck`, which counts the attempt and dead-letters
+  after `max_retries`. There `apply` re-checks the task id under a row lock, so a claim
+  taken over by the healer can never be applied twice.
+- Two events for the same Zoho record serialise on the ERP row lock taken by
+  `INSERT … ON CONFLICT`; the freshness guard then lets only the newer version through,
+  and line sets are replaced only for rows actually written.
 
 Entities customise what a record becomes (their transformer), never this sequence.
 """
@@ -31,7 +39,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from models.db import session_scope
+from models.db import get_engine, session_scope
 from models.records import Record
 from models.settings import get_settings
 from models.upsert import apply_records
@@ -74,6 +82,45 @@ _COMPLETE = text(
     )
     INSERT INTO tds_audit_trail (action, actor, entity_type, entity_id, event_id)
     SELECT CASE WHEN :result = 'stale' THEN 'stale'
+                WHEN operation = 'delete' THEN 'deactivated' ELSE 'applied' END,
+           'worker', entity_type, entity_id, id
+      FROM done
+ RETURNING event_id
+    """
+)
+
+
+# The fast path's first statement: lock the due, claimable rows (in id order, so two batches
+# never deadlock). A concurrent holder makes this wait; the rows are then re-checked, so a
+# row completed meanwhile is simply not returned. Nothing is written until completion.
+_TAKE = text(
+    """
+    SELECT id, entity_type, entity_id, operation, payload, retry_count, max_retries, status
+      FROM tds_sync_queue
+     WHERE id = ANY(:ids) AND entity_type = :entity
+       AND (status = 'pending' OR status = 'failed')
+       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
+     ORDER BY id
+       FOR UPDATE
+    """
+)
+
+# The fast path's completion: the rows are locked by this transaction, so no ownership test
+# beyond the status; one statement for a page, each event with its own result.
+_COMPLETE_TAKEN = text(
+    """
+    WITH r AS (
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:results AS text[])) AS r(id, result)
+    ), done AS (
+        UPDATE tds_sync_queue q
+           SET status = 'completed', result = r.result, celery_task_id = :task_id, completed_at = now(),
+               updated_at = now(), locked_until = NULL, next_attempt_at = NULL, error_message = NULL
+          FROM r
+         WHERE q.id = r.id AND (q.status = 'pending' OR q.status = 'failed')
+     RETURNING q.id, q.entity_type, q.entity_id, q.operation, r.result
+    )
+    INSERT INTO tds_audit_trail (action, actor, entity_type, entity_id, event_id)
+    SELECT CASE WHEN result = 'stale' THEN 'stale'
                 WHEN operation = 'delete' THEN 'deactivated' ELSE 'applied' END,
            'worker', entity_type, entity_id, id
       FROM done
@@ -190,29 +237,37 @@ class Pipeline:
         outcome.stale.extend(stale)
 
     @staticmethod
-    def _lock_owned(s: Session, ids: list[int], task_id: str) -> set[int]:
+    def _lock_owned(s: Session, ids: list[int], task_id: str) -> dict[int, int]:
         rows = s.execute(
             text(
-                "SELECT id FROM tds_sync_queue WHERE id = ANY(:ids) AND status = 'processing' "
+                "SELECT id, retry_count FROM tds_sync_queue WHERE id = ANY(:ids) AND status = 'processing' "
                 "AND celery_task_id = :task_id ORDER BY id FOR UPDATE"
             ),
             {"ids": ids, "task_id": task_id},
-        ).scalars()
-        return set(rows)
+        ).all()
+        return {r.id: r.retry_count for r in rows}
 
     # -- failure paths --------------------------------------------------------------------
-    def fail(self, events: list[ClaimedEvent], exc: BaseException, task_id: str, outcome: Outcome) -> None:
-        """Record a failed attempt: dead-letter permanent errors and exhausted retries."""
+    def fail(self, events: list[ClaimedEvent], exc: BaseException, task_id: str, outcome: Outcome,
+             *, claimed: bool = True) -> None:
+        """Record a failed attempt: dead-letter permanent errors and exhausted retries.
+
+        `claimed`: the events were claimed in a committed transaction (careful path), so only
+        rows still `processing` under this task id are touched. Otherwise (fast path, rolled
+        back) only rows still pending/failed are: one completed by someone else is left alone.
+        """
         permanent = isinstance(exc, PermanentError) or not isinstance(exc, TransientError)
         counts_attempt = not isinstance(exc, (LockContention, RateLimited))
         message = _short(exc)
         with session_scope() as s:
-            owned = self._lock_owned(s, [e.id for e in events], task_id)
+            owned = (self._lock_owned(s, [e.id for e in events], task_id) if claimed
+                     else self._lock_claimable(s, [e.id for e in events]))
             for e in events:
                 if e.id not in owned:
                     outcome.skipped.append(e.id)
                     continue
-                attempts = e.retry_count + (1 if counts_attempt else 0)
+                retry_count = owned[e.id] if owned[e.id] is not None else e.retry_count
+                attempts = retry_count + (1 if counts_attempt else 0)
                 if permanent or attempts > e.max_retries:
                     dead_letter(s, e.id, message, type(exc).__name__, actor="worker")
                     outcome.dead.append(e.id)
@@ -225,20 +280,135 @@ class Pipeline:
                     text(
                         "UPDATE tds_sync_queue SET status = 'failed', retry_count = :attempts, "
                         "error_message = :msg, next_attempt_at = now() + make_interval(secs => :wait), "
-                        "locked_until = NULL, updated_at = now() WHERE id = :id"
+                        "celery_task_id = :task_id, locked_until = NULL, updated_at = now() WHERE id = :id"
                     ),
-                    {"attempts": attempts, "msg": message, "wait": wait, "id": e.id},
+                    {"attempts": attempts, "msg": message, "wait": wait, "id": e.id, "task_id": task_id},
                 )
                 outcome.retry.append(e.id)
                 outcome.retry_in = max(outcome.retry_in or 0.0, wait)
         outcome.error = message
 
+    @staticmethod
+    def _lock_claimable(s: Session, ids: list[int]) -> dict[int, int]:
+        rows = s.execute(
+            text(
+                "SELECT id, retry_count FROM tds_sync_queue WHERE id = ANY(:ids) "
+                "AND (status = 'pending' OR status = 'failed') ORDER BY id FOR UPDATE"
+            ),
+            {"ids": ids},
+        ).all()
+        return {r.id: r.retry_count for r in rows}
+
     # -- the sequence -----------------------------------------------------------------------
-    def run(self, event_ids: Sequence[int], task_id: str) -> Outcome:
+    def run(self, event_ids: Sequence[int], task_id: str, redelivered: bool = False) -> Outcome:
+        """Apply the events; `redelivered`: the message came back from a worker that died with it."""
         outcome = Outcome()
-        claimed = self.claim(event_ids, task_id)
-        claimed_ids = {e.id for e in claimed}
-        outcome.skipped.extend(i for i in event_ids if i not in claimed_ids)
+        if not event_ids:
+            return outcome
+        with get_engine().connect() as conn:
+            trans = conn.begin()
+            try:
+                rows = conn.execute(_TAKE, {"ids": list(event_ids), "entity": self.entity.name}).all()
+            except BaseException:
+                trans.rollback()
+                raise
+            taken = [ClaimedEvent(*r[:7]) for r in rows]
+            taken_ids = {e.id for e in taken}
+            outcome.skipped.extend(i for i in event_ids if i not in taken_ids)
+            if not taken:
+                trans.rollback()
+                return outcome
+            if redelivered or any(r.status == "failed" or r.retry_count for r in rows):
+                # Careful path: make the claim visible before doing anything that might kill us.
+                try:
+                    claimed = [ClaimedEvent(*r) for r in conn.execute(
+                        _CLAIM, {"ids": [e.id for e in taken], "task_id": task_id, "lock": self.lock_seconds,
+                                 "entity": self.entity.name}).all()]
+                    trans.commit()
+                except BaseException:
+                    trans.rollback()
+                    raise
+                conn.close()
+                self._run_claimed(claimed, task_id, outcome)
+                return outcome
+            try:
+                unmapped = self._apply_taken(conn, taken, task_id, outcome)
+                if unmapped and len(unmapped) == len(taken):
+                    trans.rollback()
+                else:
+                    trans.commit()
+            except BaseException as exc:
+                _rollback_quietly(trans)
+                outcome.applied.clear()
+                outcome.stale.clear()
+                if not isinstance(exc, Exception):
+                    raise
+                failure = exc
+            else:
+                failure = None
+        if failure is not None:
+            self._after_rollback(taken, failure, task_id, outcome)
+            return outcome
+        for event, exc in unmapped:
+            self.fail([event], exc, task_id, outcome, claimed=False)
+        return outcome
+
+    def _apply_taken(self, conn, events: list[ClaimedEvent], task_id: str,
+                     outcome: Outcome) -> list[tuple[ClaimedEvent, SyncError]]:
+        """Fast path, inside the caller's transaction: transform, upsert, complete, audit.
+
+        Returns the events whose transform failed: they are left untouched here and recorded
+        as failed / dead-lettered once this transaction is committed.
+        """
+        ready: list[ClaimedEvent] = []
+        unmapped: list[tuple[ClaimedEvent, SyncError]] = []
+        for event in events:
+            try:
+                event.records = self.transform(event)
+                ready.append(event)
+            except SyncError as exc:
+                log.warning("cannot map event", extra={"event_id": event.id, "entity": event.entity_type,
+                                                       "entity_id": event.entity_id})
+                unmapped.append((event, exc))
+        if not ready:
+            return unmapped
+        result = apply_records(conn, [rec for e in ready for rec in e.records])
+        written = {id(r) for r in result.applied_records}
+        ids = [e.id for e in ready]
+        results = ["applied" if not e.records or any(id(r) in written for r in e.records) else "stale" for e in ready]
+        done = conn.execute(_COMPLETE_TAKEN, {"ids": ids, "results": results, "task_id": task_id}).scalars().all()
+        if len(done) != len(ids):  # cannot happen while this transaction holds the row locks
+            raise TransientError("event rows changed under their row lock")
+        for i, res in zip(ids, results):
+            (outcome.applied if res == "applied" else outcome.stale).append(i)
+        return unmapped
+
+    def _after_rollback(self, events: list[ClaimedEvent], exc: Exception, task_id: str, outcome: Outcome) -> None:
+        """The fast transaction failed and was rolled back: record why, on rows nobody else took."""
+        if isinstance(exc, (DataError, IntegrityError)):
+            if len(events) > 1:
+                # One bad record must not sink its page: apply one by one to find it.
+                for event in events:
+                    one = self.run([event.id], task_id)
+                    for name in ("applied", "stale", "skipped", "dead", "retry"):
+                        getattr(outcome, name).extend(getattr(one, name))
+                    if one.retry_in is not None:
+                        outcome.retry_in = max(outcome.retry_in or 0.0, one.retry_in)
+                    outcome.error = one.error or outcome.error
+                return
+            failure: BaseException = MappingError(f"database refused the row: {_short(exc.orig or exc)}")
+        elif isinstance(exc, (OperationalError, DBAPIError)):
+            failure = TransientError(f"database unavailable: {_short(exc.orig or exc)}")
+        elif isinstance(exc, SyncError):
+            failure = exc
+        else:
+            # Not classified (a bug, a soft time limit): an attempt that counts, as a worker death would.
+            log.exception("unexpected error applying events", extra={"entity": self.entity.name, "task_id": task_id})
+            failure = TransientError(f"unexpected: {_short(exc)}")
+        self.fail(events, failure, task_id, outcome, claimed=False)
+
+    def _run_claimed(self, claimed: list[ClaimedEvent], task_id: str, outcome: Outcome) -> None:
+        """Careful path: the claim is committed; apply and complete in a second transaction."""
         ready: list[ClaimedEvent] = []
         for event in claimed:
             try:
@@ -249,21 +419,19 @@ class Pipeline:
                                                        "entity_id": event.entity_id})
                 self.fail([event], exc, task_id, outcome)
         if not ready:
-            return outcome
+            return
         try:
             self.apply(ready, task_id, outcome)
         except (DataError, IntegrityError) as exc:
             if len(ready) == 1:
                 self.fail(ready, MappingError(f"database refused the row: {_short(exc.orig or exc)}"), task_id, outcome)
             else:
-                # One bad record must not sink its page: apply one by one to find it.
                 for event in ready:
                     self._apply_alone(event, task_id, outcome)
         except (OperationalError, DBAPIError) as exc:
             self.fail(ready, TransientError(f"database unavailable: {_short(exc.orig or exc)}"), task_id, outcome)
         except SyncError as exc:
             self.fail(ready, exc, task_id, outcome)
-        return outcome
 
     def _apply_alone(self, event: ClaimedEvent, task_id: str, outcome: Outcome) -> None:
         try:
@@ -272,6 +440,15 @@ class Pipeline:
             self.fail([event], MappingError(f"database refused the row: {_short(exc.orig or exc)}"), task_id, outcome)
         except (OperationalError, DBAPIError) as exc:
             self.fail([event], TransientError(f"database unavailable: {_short(exc.orig or exc)}"), task_id, outcome)
+
+
+def _rollback_quietly(trans) -> None:
+    """Roll back after a failure; a connection that is already gone has nothing to roll back."""
+    try:
+        if trans.is_active:
+            trans.rollback()
+    except DBAPIError:
+        log.warning("rollback failed: connection lost", exc_info=True)
 
 
 def dead_letter(s: Session, event_id: int, message: str, error_class: str, actor: str) -> None:

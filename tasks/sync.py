@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from tasks import app
-from tasks.base import SyncTask
+from tasks.base import BatchedTaskEvents, SyncTask
 from tasks.pipeline import Outcome, pipeline_for
 from zoho.entities import Entity, registry
 
@@ -25,12 +25,17 @@ def _summary(outcome: Outcome) -> dict:
     }
 
 
+def _redelivered(request) -> bool:
+    """True when the broker handed this message back after a worker died holding it (kombu sets it)."""
+    return bool((request.delivery_info or {}).get("redelivered"))
+
+
 def _register(entity: Entity) -> None:
     name = entity.name
 
     @app.task(name=entity.task_name, base=SyncTask, bind=True, queue=entity.queue)
     def process(self, event_id: int) -> dict:
-        outcome = pipeline_for(name).run([int(event_id)], self.request.id)
+        outcome = pipeline_for(name).run([int(event_id)], self.request.id, redelivered=_redelivered(self.request))
         log.info("event processed", extra={"event_id": event_id, "entity": name, "task_id": self.request.id,
                                             "status": "applied" if outcome.applied else
                                             "stale" if outcome.stale else "dead" if outcome.dead else
@@ -41,7 +46,8 @@ def _register(entity: Entity) -> None:
     @app.task(name=f"sync.{name}.process_batch", base=SyncTask, bind=True, queue=entity.queue,
               soft_time_limit=540, time_limit=600)
     def process_batch(self, event_ids: list[int]) -> dict:
-        outcome = pipeline_for(name).run([int(i) for i in event_ids], self.request.id)
+        outcome = pipeline_for(name).run([int(i) for i in event_ids], self.request.id,
+                                         redelivered=_redelivered(self.request))
         log.info("batch processed", extra={"entity": name, "task_id": self.request.id, "count": len(event_ids)})
         if outcome.retry:
             self.schedule_retry(outcome, args=(outcome.retry,))
@@ -50,6 +56,8 @@ def _register(entity: Entity) -> None:
     globals()[f"process_{name.replace('-', '_')}"] = process
     globals()[f"process_batch_{name.replace('-', '_')}"] = process_batch
 
+
+app.steps["consumer"].add(BatchedTaskEvents)
 
 for _entity in registry().values():
     _register(_entity)

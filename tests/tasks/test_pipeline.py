@@ -181,3 +181,125 @@ def test_a_page_of_events_applies_in_one_batch_and_a_bad_record_does_not_sink_it
     assert sorted(out.applied) == sorted(good)
     assert out.dead == [bad]
     assert len(q(db, "SELECT 1 FROM products")) == 5
+
+
+# -- one transaction per event: what a death, a failure or a twin delivery leaves behind ----------
+
+def _die_while_applying(event_id: int, task_id: str, redelivered: bool) -> int:
+    """Run the pipeline in a forked child that dies (os._exit) in the middle of the upsert."""
+    import multiprocessing
+    import os
+
+    def child():
+        from models.db import dispose_after_fork
+
+        dispose_after_fork()
+
+        def die(*_a, **_k):
+            os._exit(17)
+
+        import tasks.pipeline as pipeline_module
+
+        pipeline_module.apply_records = die
+        pipeline_for("products").run([event_id], task_id, redelivered=redelivered)
+        os._exit(0)
+
+    proc = multiprocessing.get_context("fork").Process(target=child)
+    proc.start()
+    proc.join(30)
+    return proc.exitcode
+
+
+def test_a_worker_dying_mid_apply_on_a_first_delivery_leaves_the_row_as_it_was(db):
+    eid = add_event("products", "item", item())
+    assert _die_while_applying(eid, "doomed", redelivered=False) == 17
+    row = event_row(db, eid)
+    assert (row.status, row.retry_count, row.celery_task_id, row.completed_at) == ("pending", 0, None, None)
+    assert product(db) is None
+    out = pipeline_for("products").run([eid], "next")
+    assert out.applied == [eid] and event_row(db, eid).celery_task_id == "next"
+
+
+def test_a_redelivered_message_commits_its_claim_first_so_a_second_death_is_counted(db):
+    eid = add_event("products", "item", item(), max_retries=1)
+    assert _die_while_applying(eid, "dies-again", redelivered=True) == 17
+    row = event_row(db, eid)
+    assert (row.status, row.celery_task_id) == ("processing", "dies-again") and row.locked_until is not None
+    q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '5 minutes' WHERE id = :i RETURNING id", i=eid)
+    assert release_stuck.run()["released"] == 1
+    assert (event_row(db, eid).status, event_row(db, eid).retry_count) == ("failed", 1)
+    # An event that failed before also takes the careful path, even on a first delivery.
+    assert _die_while_applying(eid, "third", redelivered=False) == 17
+    assert event_row(db, eid).status == "processing"
+    q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '5 minutes' WHERE id = :i RETURNING id", i=eid)
+    release_stuck.run()
+    assert event_row(db, eid).status == "dead"
+
+
+def test_a_redelivered_event_that_succeeds_is_applied_once_with_its_task_id(db):
+    eid = add_event("products", "item", item())
+    out = pipeline_for("products").run([eid], "again", redelivered=True)
+    assert out.applied == [eid]
+    row = event_row(db, eid)
+    assert (row.status, row.celery_task_id, row.retry_count) == ("completed", "again", 0)
+    assert q(db, "SELECT action, event_id FROM tds_audit_trail") == [("applied", eid)]
+
+
+def test_two_deliveries_at_the_same_time_apply_once(db, monkeypatch):
+    import threading
+    import time
+
+    import tasks.pipeline as pipeline_module
+
+    eid = add_event("products", "item", item())
+    real = pipeline_module.apply_records
+    entered = threading.Event()
+
+    def slow(conn, records):
+        entered.set()
+        time.sleep(0.5)  # the first delivery holds the row lock for a while
+        return real(conn, records)
+
+    monkeypatch.setattr(pipeline_module, "apply_records", slow)
+    results = {}
+    first = threading.Thread(target=lambda: results.setdefault("a", pipeline_for("products").run([eid], "a")))
+    first.start()
+    assert entered.wait(10)
+    results["b"] = pipeline_for("products").run([eid], "b")  # blocks on the row lock, then finds it done
+    first.join(10)
+    assert results["a"].applied == [eid] and results["b"].skipped == [eid] and not results["b"].applied
+    assert event_row(db, eid).celery_task_id == "a"
+    assert len(q(db, "SELECT 1 FROM tds_audit_trail WHERE action = 'applied'")) == 1
+
+
+def test_a_transient_database_error_rolls_back_and_records_the_attempt_separately(db, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import tasks.pipeline as pipeline_module
+
+    eid = add_event("products", "item", item())
+
+    def boom(conn, records):
+        real_apply(conn, records)  # the product row is written, then the transaction fails
+        raise OperationalError("UPDATE …", {}, Exception("server closed the connection"))
+
+    real_apply = pipeline_module.apply_records
+    monkeypatch.setattr(pipeline_module, "apply_records", boom)
+    out = pipeline_for("products").run([eid], "t-fail")
+    assert out.retry == [eid] and 1.0 <= out.retry_in < 2.0
+    row = event_row(db, eid)
+    assert (row.status, row.retry_count, row.celery_task_id) == ("failed", 1, "t-fail")
+    assert "database unavailable" in row.error_message and row.next_attempt_at is not None
+    assert product(db) is None  # rolled back with the rest
+    assert q(db, "SELECT 1 FROM tds_audit_trail") == []
+
+
+def test_an_unexpected_exception_counts_as_an_attempt_instead_of_dead_lettering(db, monkeypatch):
+    import tasks.pipeline as pipeline_module
+
+    eid = add_event("products", "item", item())
+    monkeypatch.setattr(pipeline_module, "apply_records", lambda conn, records: 1 / 0)
+    out = pipeline_for("products").run([eid], "t-bug")
+    assert out.retry == [eid] and not out.dead
+    row = event_row(db, eid)
+    assert (row.status, row.retry_count) == ("failed", 1) and "ZeroDivisionError" in row.error_message
