@@ -24,12 +24,12 @@ class SyncEvent(Base):
     __table_args__ = (
         CheckConstraint(f"status IN {EVENT_STATUSES}", name="ck_tds_sync_queue_status"),
         CheckConstraint(f"operation IN {OPERATIONS}", name="ck_tds_sync_queue_operation"),
-        Index("ix_tds_sync_queue_status", "status"),
-        Index("ix_tds_sync_queue_entity_type", "entity_type"),
+        # Every completion updates each index here (status changes, so never a HOT update):
+        # keep only indexes some query needs (migration 0004 dropped status, entity_type and
+        # completed_at, which the ones below cover).
         Index("ix_tds_sync_queue_created_at", "created_at"),
         Index("ix_tds_sync_queue_dedupe_key", "dedupe_key", unique=True),
         Index("ix_tds_sync_queue_entity_record", "entity_type", "entity_id"),
-        Index("ix_tds_sync_queue_completed_at", "completed_at"),
         # The healer's and dashboard's hot paths only ever look at unfinished rows.
         Index(
             "ix_tds_sync_queue_open",
