@@ -38,11 +38,13 @@ class _ThreadPublisher:
         self.declared: set[str] = set()
 
     def send(self, app, entity, event_id: int) -> None:
-        _reuse_one_client(self.producer.channel)
         declare = [] if entity.queue in self.declared else None  # None: Celery declares the queue
         app.send_task(entity.task_name, args=[event_id], queue=entity.queue, routing_key=entity.queue,
                       producer=self.producer, declare=declare, argsrepr=f"[{event_id}]", kwargsrepr="{}")
         self.declared.add(entity.queue)
+        # Only once a publish went through: resolving the channel ourselves would wait on
+        # kombu's connection retries instead of Celery's short publish retry policy.
+        _reuse_one_client(self.producer.channel)
 
     def close(self) -> None:
         try:
