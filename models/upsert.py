@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, not_, or_, select, update
+from sqlalchemy import and_, bindparam, func, not_, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -58,13 +58,23 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
         key_col = getattr(model, model.zoho_key)
         ordered = sorted(zoho_ids)
         # Placeholders carry only the key and a NULL version, so the real record always wins.
-        session.execute(
+        # One round trip: the rows inserted now come back from the INSERT, the existing ones
+        # from the SELECT (same statement, so it cannot see the INSERT's own rows).
+        inserted = (
             pg_insert(model)
             .values([{model.zoho_key: z} for z in ordered])
             .on_conflict_do_nothing(index_elements=[model.zoho_key])
+            .returning(model.id, key_col)
+            .cte(f"placeholders_{model.__tablename__}")
         )
-        for row_id, zid in session.execute(select(model.id, key_col).where(key_col.in_(ordered))):
+        both = union_all(select(inserted.c.id, inserted.c[model.zoho_key]),
+                         select(model.id, key_col).where(key_col.in_(ordered)))
+        for row_id, zid in session.execute(both):
             ids[(model, zid)] = row_id
+        missing = [z for z in ordered if (model, z) not in ids]
+        if missing:  # committed by a concurrent transaction after this statement's snapshot
+            for row_id, zid in session.execute(select(model.id, key_col).where(key_col.in_(missing))):
+                ids[(model, zid)] = row_id
 
     def substitute(values: dict[str, Any]) -> None:
         for k, v in list(values.items()):
