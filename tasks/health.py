@@ -438,6 +438,12 @@ PROBE_STALE_LIMIT_SECONDS = 60.0
 """An older remembered probe is never shown; the dashboard probes again while the viewer waits."""
 
 
+def forget_probes() -> None:
+    """Drop this process's remembered worker probes (tests; a broker switched under a live process)."""
+    with _probe_lock:
+        _probe_cache.clear()
+
+
 def _probe_with_fallback(timeout: float | None, full: bool) -> dict[str, list[str]]:
     workers = probe_workers(timeout, full=full)
     if not full and workers and set(canary_queues()) - {q for queues in workers.values() for q in queues}:
