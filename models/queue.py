@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, text
+from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_ts, intpk
@@ -134,9 +134,11 @@ class SyncCursor(Base):
     """How far each entity's incremental pull has durably got (Zoho `last_modified_time`)."""
 
     __tablename__ = "tds_sync_cursors"
+    __table_args__ = (UniqueConstraint("entity_type", "source_key", name="uq_tds_sync_cursors_entity_source"),)
 
-    entity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
-    source_key: Mapped[str] = mapped_column(String(160), primary_key=True, server_default="")
+    id: Mapped[intpk]
+    entity_type: Mapped[str] = mapped_column(String(32))
+    source_key: Mapped[str] = mapped_column(String(160), server_default="")
     last_modified_at: Mapped[dt.datetime | None]
     last_full_sync_at: Mapped[dt.datetime | None]
     last_run_id: Mapped[int | None] = mapped_column(BigInteger)

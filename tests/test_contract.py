@@ -177,15 +177,9 @@ def test_table_exists(schema, table):
     assert table in schema["tables"], f"CONTRACT §4: table {table} missing"
 
 
-@pytest.mark.parametrize("table", [t for t in QUEUE_TABLES if t != "tds_sync_cursors"] + ERP_TABLES)
+@pytest.mark.parametrize("table", QUEUE_TABLES + ERP_TABLES)
 def test_table_has_integer_id(schema, table):
     assert schema["tables"].get(table, {}).get("id") in INTEGRAL, f"CONTRACT §4: {table}.id (integer) missing"
-
-
-@pytest.mark.xfail(strict=True, reason="reported gap: tds_sync_cursors is keyed by (entity_type, source_key) "
-                                       "and has no integer id (models/queue.py is owned by others)")
-def test_table_has_integer_id_tds_sync_cursors(schema):
-    assert schema["tables"]["tds_sync_cursors"].get("id") in INTEGRAL
 
 
 @pytest.mark.parametrize("table, column, expected", COLUMNS, ids=[f"{t}.{c}" for t, c, _ in COLUMNS])
