@@ -38,8 +38,10 @@ def queue_retry():
 @bp.post("/queue/clear")
 @require_admin
 def queue_clear():
-    """Body: `{"older_than_days": N}` (default 30): deletes completed events older than that."""
-    days = _body().get("older_than_days", request.args.get("older_than_days", 30))
+    """Body: `{"older_than_days": N}` (or `days`; default 30): deletes completed events older than that."""
+    body = _body()
+    days = next((v for v in (body.get("older_than_days"), body.get("days"), request.args.get("older_than_days"),
+                             request.args.get("days")) if v is not None), 30)
     try:
         days = int(days)
         if days < 0:

@@ -58,3 +58,19 @@ def test_clear_deletes_only_completed_events_older_than_n_days(client, db):
     assert r.json["cleared"] == 1
     assert [row.id for row in q(db, "SELECT id FROM tds_sync_queue")] == [recent]
     assert client.post("/api/zoho/admin/queue/clear", json={"older_than_days": "x"}, headers=AUTH).status_code == 422
+
+
+@pytest.mark.parametrize("how", ["json-days", "query-days", "query-older_than_days"])
+def test_clear_takes_the_age_as_days_too_in_the_body_or_the_query(client, db, how):
+    old = add_event("products", "item", item())
+    q(db, "UPDATE tds_sync_queue SET status = 'completed', completed_at = now() - interval '10 days' "
+          "WHERE id = :i RETURNING id", i=old)
+    url, body = "/api/zoho/admin/queue/clear", {}
+    if how == "json-days":
+        body = {"days": 5}
+    else:
+        url += f"?{how.split('-', 1)[1]}=5"
+    r = client.post(url, json=body, headers=AUTH)
+    assert r.status_code == 200 and r.json["cleared"] == 1
+    assert q(db, "SELECT id FROM tds_sync_queue") == []
+    assert client.post("/api/zoho/admin/queue/clear", json={"days": -1}, headers=AUTH).status_code == 422
