@@ -194,17 +194,22 @@ def purge_completed(days: int = 30) -> dict:
 
 @app.task(name="heal.check_workers", ignore_result=True, soft_time_limit=30, time_limit=45)
 def check_workers() -> dict:
-    """Ask every worker to answer a ping and say who did.
-
-    Alerting is `monitor.snapshot`'s job (`health.workers`, with hysteresis and canaries
-    that prove each queue is really consumed): a second, flapping alert from a single
-    missed ping would only make operators doubt both.
-    """
+    """Ask every worker to answer a ping; raise (or clear) the `workers` alert."""
     try:
         replies = app.control.ping(timeout=2.0) or []
     except BROKER_ERRORS:
         replies = []
     answering = sorted(name for reply in replies for name in reply)
-    if not answering:
-        log.warning("no Celery worker answers a ping")
+    with session_scope() as s:
+        if answering:
+            s.execute(text("UPDATE tds_alerts SET cleared_at = now() WHERE check_name = 'workers' "
+                           "AND cleared_at IS NULL"))
+        else:
+            s.execute(
+                text(
+                    "INSERT INTO tds_alerts (check_name, severity, message, value) "
+                    "VALUES ('workers', 'critical', 'no Celery worker answers a ping', '0') "
+                    "ON CONFLICT (check_name) WHERE cleared_at IS NULL DO NOTHING"
+                )
+            )
     return {"workers": answering}

@@ -5,7 +5,7 @@ been non-healthy for `HYSTERESIS` consecutive snapshots (at the severity it held
 all of them) and cleared only once the check has been healthy for as many. An `unknown`
 verdict neither raises nor clears. Each check's level is itself stored as a metric
 (`check:<name>`), so the streaks survive restarts and need no other state. The monitor
-owns the alerts named `health.<check>`; `heal.check_workers` only pings and logs (it raises no alert of its own).
+owns the alerts named `health.<check>`; `heal.check_workers` keeps its own `workers` alert.
 
 When `ALERT_WEBHOOK_URL` is set, every raise, change of severity and clear is POSTed as a
 Slack-compatible `{"text": …}` (5 s timeout); a failed notification is logged and never
