@@ -22,26 +22,30 @@ _autocommit_engine: Engine | None = None
 _sessionmaker: sessionmaker[Session] | None = None
 
 
+def _new_engine(**extra) -> Engine:
+    return create_engine(
+        get_settings().database_url,
+        # At least as many kept connections as the receiver's gthread threads (8): a smaller
+        # pool closes and reopens overflow connections under load, and every reopen forks a
+        # PostgreSQL backend.
+        pool_size=POOL_SIZE,
+        max_overflow=10,
+        pool_timeout=5,
+        pool_recycle=1800,
+        # Liveness is detected on use (SQLAlchemy invalidates the whole pool on the first
+        # disconnect error) instead of a pre-ping round trip per checkout.
+        pool_pre_ping=False,
+        connect_args={"connect_timeout": 3, "application_name": "zohosync"},
+        **extra,
+    )
+
+
 def get_engine() -> Engine:
     global _engine, _sessionmaker
     if _engine is None:
         with _lock:
             if _engine is None:
-                _engine = create_engine(
-                    get_settings().database_url,
-                    # At least as many kept connections as the receiver's gthread threads (8): a
-                    # smaller pool closes and reopens overflow connections under load, and every
-                    # reopen forks a PostgreSQL backend.
-                    pool_size=POOL_SIZE,
-                    max_overflow=10,
-                    pool_timeout=5,
-                    pool_recycle=1800,
-                    # Liveness is detected on use (SQLAlchemy invalidates the whole pool on the
-                    # first disconnect error) instead of a pre-ping round trip per checkout.
-                    pool_pre_ping=False,
-                    connect_args={"connect_timeout": 3, "application_name": "zohosync"},
-                    future=True,
-                )
+                _engine = _new_engine()
                 _sessionmaker = sessionmaker(_engine, expire_on_commit=False)
     return _engine
 
@@ -57,16 +61,7 @@ def get_autocommit_engine() -> Engine:
     if _autocommit_engine is None:
         with _lock:
             if _autocommit_engine is None:
-                _autocommit_engine = create_engine(
-                    get_settings().database_url,
-                    isolation_level="AUTOCOMMIT",
-                    pool_size=POOL_SIZE,
-                    max_overflow=10,
-                    pool_timeout=5,
-                    pool_recycle=1800,
-                    pool_pre_ping=False,
-                    connect_args={"connect_timeout": 3, "application_name": "zohosync"},
-                )
+                _autocommit_engine = _new_engine(isolation_level="AUTOCOMMIT")
     return _autocommit_engine
 
 
