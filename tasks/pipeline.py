@@ -7,8 +7,8 @@ Contracts that make the path safe to run from many workers, healers and re-deliv
 messages at once:
 
 - The common case (a first delivery of a pending event) is one transaction with one
-  synchronous commit: `SELECT … FOR UPDATE` takes the due pending/failed rows and holds
-  their row locks, the transformer runs, the ERP rows are upserted, and the events are
+  asynchronous commit (why that is safe: see `_TAKE`): `SELECT … FOR UPDATE` takes the due
+  pending/failed rows and holds their row locks, the transformer runs, the ERP rows are upserted, and the events are
   marked completed (with `celery_task_id`) and audited. A second delivery of the same
   message waits on the row lock and then finds the row completed: it does nothing. A
   worker killed midway rolls back to the row as it was (`pending`), and the message
@@ -93,15 +93,31 @@ _COMPLETE = text(
 # The fast path's first statement: lock the due, claimable rows (in id order, so two batches
 # never deadlock). A concurrent holder makes this wait; the rows are then re-checked, so a
 # row completed meanwhile is simply not returned. Nothing is written until completion.
+#
+# It also turns synchronous_commit off for this one transaction (set_config(..., true) is
+# SET LOCAL, evaluated once a row is found; no extra round trip). Losing this commit in a
+# PostgreSQL crash is safe:
+# - the event row was committed durably (synchronously) at ingest, as `pending`;
+# - this transaction writes the ERP rows AND marks the event completed (+ audit) together,
+#   so a crash can only lose both: the row is `pending` again, as ingested (`enqueued_at`
+#   untouched), and `heal.enqueue_orphans` re-publishes it once it is older than
+#   SYNC_ORPHAN_AFTER_SECONDS and its queue is empty (or after 10 min regardless). That query
+#   reads only the table, so it does not matter that the message was already acked;
+# - re-applying is idempotent: the freshness guard refuses an older version and rewrites an
+#   equal one with the same values, and the line set is replaced, not appended to;
+# - the message is acked (acks_late) only after COMMIT has returned, and any later
+#   synchronous commit (ingest, healer, careful path) flushes the WAL up to its own record,
+#   which includes this one, so nothing durable can depend on a lost completion.
+# The careful path's completion (`apply`, after `_CLAIM`) stays a synchronous commit.
 _TAKE = text(
     """
-    SELECT id, entity_type, entity_id, operation, payload, retry_count, max_retries, status
-      FROM tds_sync_queue
-     WHERE id = ANY(:ids) AND entity_type = :entity
-       AND (status = 'pending' OR status = 'failed')
-       AND (next_attempt_at IS NULL OR next_attempt_at <= now())
-     ORDER BY id
-       FOR UPDATE
+    SELECT q.id, q.entity_type, q.entity_id, q.operation, q.payload, q.retry_count, q.max_retries, q.status
+      FROM tds_sync_queue q, (SELECT set_config('synchronous_commit', 'off', true)) AS cfg
+     WHERE q.id = ANY(:ids) AND q.entity_type = :entity
+       AND (q.status = 'pending' OR q.status = 'failed')
+       AND (q.next_attempt_at IS NULL OR q.next_attempt_at <= now())
+     ORDER BY q.id
+       FOR UPDATE OF q
     """
 )
 
