@@ -303,3 +303,40 @@ def test_an_unexpected_exception_counts_as_an_attempt_instead_of_dead_lettering(
     assert out.retry == [eid] and not out.dead
     row = event_row(db, eid)
     assert (row.status, row.retry_count) == ("failed", 1) and "ZeroDivisionError" in row.error_message
+
+
+def test_the_fast_path_commits_asynchronously_and_only_inside_its_own_transaction(db, monkeypatch):
+    import tasks.pipeline as pipeline
+
+    seen = []
+    real = pipeline.apply_records
+
+    def spy(conn, records):
+        seen.append(conn.execute(text("SHOW synchronous_commit")).scalar())
+        return real(conn, records)
+
+    monkeypatch.setattr(pipeline, "apply_records", spy)
+    eid = add_event("products", "item", item())
+    assert pipeline_for("products").run([eid], "t1").applied == [eid]
+    assert seen == ["off"]
+    with db.connect() as c:  # SET LOCAL: nothing leaks to the pooled connection's next user
+        assert c.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_a_completion_lost_in_a_database_crash_is_republished_by_the_healer_and_reapplied_once(db, redis_client):
+    # What an asynchronous commit lost in a crash looks like: the row is pending again, as
+    # ingested, although its message was acked (the queue is empty).
+    eid = add_event("products", "item", item(name="kept"))
+    assert pipeline_for("products").run([eid], "t1").applied == [eid]
+    before = product(db)
+    q(db, "UPDATE tds_sync_queue SET status = 'pending', result = NULL, completed_at = NULL, celery_task_id = NULL, "
+          "created_at = now() - interval '2 minutes' WHERE id = :i RETURNING id", i=eid)
+    q(db, "DELETE FROM tds_audit_trail WHERE event_id = :i RETURNING id", i=eid)
+    assert redis_client.llen("sync.products") == 0
+    assert enqueue_orphans.run()["published"] == 1
+    assert redis_client.llen("sync.products") == 1
+    assert pipeline_for("products").run([eid], "t2").applied == [eid]
+    after = product(db)
+    assert (after.id, after.name, after.unit_price) == (before.id, "kept", before.unit_price)
+    assert len(q(db, "SELECT 1 FROM products")) == 1
+    assert q(db, "SELECT action FROM tds_audit_trail WHERE event_id = :i", i=eid) == [("applied",)]
