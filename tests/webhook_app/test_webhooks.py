@@ -221,3 +221,16 @@ def test_broker_unreachable_still_answers_202_and_leaves_the_event_pending(clien
 
 def test_healthz_answers_200(client):
     assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.parametrize("record", [{"item_id": "\x00"}, {"item_id": "1", "name": "a\x00b"},
+                                    {"item_id": "1", "custom_fields": [{"label": "x", "value": "\x00"}]},
+                                    {"item_id": "1", "k\x00": "v"}])
+def test_a_nul_character_anywhere_is_refused_with_422_naming_the_field_and_nothing_is_recorded(client, db, record):
+    from tests.support.webhooks import signed_post
+
+    r = signed_post(client, URL, "item", record)
+    assert r.status_code == 422, r.json
+    assert r.json["error"] == "invalid" and "NUL" in r.json["message"]
+    assert list(r.json["errors"])[0].startswith("item")
+    assert _events(db) == []
