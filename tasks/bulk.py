@@ -41,7 +41,7 @@ from tasks import app
 from tasks.publish import BROKER_ERRORS
 from zoho.entities import ApiSource, Entity, get_entity, registry
 from zoho.errors import NotFound, PermanentError, RateLimited
-from zoho.fields import to_zoho_id
+from zoho.fields import nul_path, to_zoho_id
 from zoho.mapper import last_modified
 
 log = logging.getLogger(__name__)
@@ -348,6 +348,11 @@ class Puller:
                         self.stats.errors.append(f"{target.name} {zid}: {type(e).__name__}")
                         hold(row)
                         continue
+                if nul_path(record):  # PostgreSQL text cannot hold it: the row could never be recorded
+                    self.stats.failed += 1
+                    self.stats.errors.append(f"{target.name} {zid}: a text field contains a NUL character")
+                    hold(row)
+                    continue
                 events.append(make_event(target.name, zid, "upsert", {source.record_key: record}, _row_lmt(record),
                                          source="pull", max_retries=settings.max_retries, sync_run_id=self.run_id))
         if held is not None:

@@ -22,6 +22,7 @@ from tasks.publish import publish_event
 from webhook_app.signature import SIGNATURE_HEADER, TOKEN_HEADERS, signature_valid, token_valid
 from zoho.entities import get_entity
 from zoho.errors import MappingError
+from zoho.fields import nul_path
 from zoho.mapper import last_modified
 
 log = logging.getLogger(__name__)
@@ -74,23 +75,6 @@ def _parse(raw: bytes, form: list[tuple[str, str]] | None):
     return json.loads(text)
 
 
-def _nul_path(value, path: str = "") -> str | None:
-    """Where a NUL character sits in the document (PostgreSQL text and JSONB cannot hold one)."""
-    if isinstance(value, str):
-        return path or "$" if "\x00" in value else None
-    if isinstance(value, dict):
-        for k, v in value.items():
-            found = f"{path}.{k}" if "\x00" in k else _nul_path(v, f"{path}.{k}")
-            if found:
-                return found
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            found = _nul_path(v, f"{path}[{i}]")
-            if found:
-                return found
-    return None
-
-
 def _operation() -> str:
     if request.method == "DELETE":
         return "delete"
@@ -125,7 +109,7 @@ def receive(entity: str):
     # 3. validate
     # JSON can only carry a NUL as the escape \u0000: a byte search first, the walk only then
     if (b"\\u0000" in raw) if form is None else any("\\u0000" in v for _, v in form):
-        where = _nul_path(body)
+        where = nul_path(body)
         if where:
             return refuse(422, "invalid", "a text field contains a NUL character (\\u0000), which cannot be stored",
                           errors={where.lstrip(".") or "$": ["contains a NUL character (\\u0000)"]})

@@ -194,3 +194,20 @@ class ZohoText(_Lenient):
         if isinstance(value, (dict, list)):
             raise ValidationError("Not a string.")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+def nul_path(value, path: str = "") -> str | None:
+    """Where a NUL character sits in the document (PostgreSQL text and JSONB cannot hold one)."""
+    if isinstance(value, str):
+        return path or "$" if "\x00" in value else None
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = f"{path}.{k}" if "\x00" in k else nul_path(v, f"{path}.{k}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            found = nul_path(v, f"{path}[{i}]")
+            if found:
+                return found
+    return None

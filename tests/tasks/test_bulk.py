@@ -509,3 +509,20 @@ def test_warehouses_are_pulled_from_locations_or_from_the_legacy_warehouses_list
     assert spent == {"/inventory/v1/settings/warehouses": 2}, spent
     legacy = {r[0] for r in q(db, "SELECT zoho_warehouse_id FROM warehouses")}
     assert legacy == rows  # the same warehouses, whichever list they came from
+
+
+def test_a_pulled_record_with_a_nul_character_is_counted_failed_and_holds_the_cursor_the_rest_lands(zoho, db):
+    items = zoho.records("products")
+    bad = items[0]["item_id"]
+    zoho.touch("products", bad, name="broken\x00name")
+    out = pull_entity("products")
+    assert out["status"] == "completed" and out["failed"] == 2  # products and stock read the same row
+    recorded = {e[0] for e in events(db, "products")}
+    assert bad not in recorded and recorded == {r["item_id"] for r in items} - {bad}
+    run = run_row(db, out["run_id"])
+    assert run.failed == 2
+    broken = next(r for r in zoho.records("products") if r["item_id"] == bad)
+    assert cursor(db, "products") <= lmt(broken)  # never past the row that could not be recorded
+    zoho.touch("products", bad, name="fixed name")  # Zoho corrected: the next pull takes it
+    again = pull_entity("products")
+    assert again["failed"] == 0 and bad in {e[0] for e in events(db, "products")}
