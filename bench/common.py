@@ -8,15 +8,18 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.support.procs import Process, free_port  # noqa: E402,F401  (one process toolkit for tests and bench)
+from tests.support.procs import wait_http as _wait_http  # noqa: E402
 BIN = Path(sys.executable).parent
 
 BENCH_DB = os.environ.get("ZOHOSYNC_BENCH_DB", "zohosync_bench")
@@ -96,31 +99,16 @@ def ensure_wrk() -> str:
     raise SystemExit("wrk is needed for the ingest figures: sudo apt-get install wrk")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Proc:
-    """A child in its own process group, output kept in a log file for post-mortems."""
+class Proc(Process):
+    """A child in its own process group, output kept in a log file; py-spy targets stop first."""
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str] | None = None):
-        self.name = name
+        super().__init__(f"bench-{name}", argv, env or dict(os.environ))
         self.profiled = "py-spy" in Path(argv[0]).name
-        self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-bench-{name}-", suffix=".log", delete=False)
-        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env or dict(os.environ), stdout=self.log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
 
     @property
     def pid(self) -> int:
         return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text(errors="replace")
 
     def stop(self, timeout: float = 20) -> None:
         if self.alive() and self.profiled:
@@ -131,13 +119,7 @@ class Proc:
                 self.popen.wait(timeout=timeout + 30)
             except subprocess.TimeoutExpired:
                 pass
-        if self.alive():
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        super().stop(timeout)
 
     def __enter__(self) -> "Proc":
         return self
@@ -147,19 +129,7 @@ class Proc:
 
 
 def wait_http(url: str, proc: Proc | None = None, timeout: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and not proc.alive():
-            raise RuntimeError(f"{proc.name} died:\n{proc.output()[-3000:]}")
-        try:
-            if requests.get(url, timeout=1).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
+    _wait_http(url, proc, timeout)
 
 
 PROFILE_IDLE = os.environ.get("ZOHOSYNC_BENCH_PROFILE_IDLE", "1") != "0"
