@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,10 +126,11 @@ _TAKE = text(
 _COMPLETE_TAKEN = text(
     """
     WITH r AS (
-        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:results AS text[])) AS r(id, result)
+        SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:results AS text[]), CAST(:task_ids AS text[]))
+                   AS r(id, result, task_id)
     ), done AS (
         UPDATE tds_sync_queue q
-           SET status = 'completed', result = r.result, celery_task_id = :task_id, completed_at = now(),
+           SET status = 'completed', result = r.result, celery_task_id = r.task_id, completed_at = now(),
                updated_at = now(), locked_until = NULL, next_attempt_at = NULL, error_message = NULL
           FROM r
          WHERE q.id = r.id AND (q.status = 'pending' OR q.status = 'failed')
@@ -155,6 +156,8 @@ class ClaimedEvent:
     retry_count: int
     max_retries: int
     records: list[Record] = field(default_factory=list)
+    task_id: str | None = None
+    """The task that owns this event when it differs from the run's (a micro-batch of messages)."""
 
 
 @dataclass
@@ -168,6 +171,20 @@ class Outcome:
     retry: list[int] = field(default_factory=list)
     retry_in: float | None = None
     error: str | None = None
+
+    def merge(self, other: "Outcome") -> None:
+        for name in ("applied", "stale", "skipped", "dead", "retry"):
+            getattr(self, name).extend(getattr(other, name))
+        if other.retry_in is not None:
+            self.retry_in = max(self.retry_in or 0.0, other.retry_in)
+        self.error = other.error or self.error
+
+    def status_of(self, event_id: int) -> str:
+        """One event's fate in this run: applied, stale, dead, retry or skipped."""
+        for name in ("applied", "stale", "dead", "retry"):
+            if event_id in getattr(self, name):
+                return name
+        return "skipped"
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -298,7 +315,7 @@ class Pipeline:
                         "error_message = :msg, next_attempt_at = now() + make_interval(secs => :wait), "
                         "celery_task_id = :task_id, locked_until = NULL, updated_at = now() WHERE id = :id"
                     ),
-                    {"attempts": attempts, "msg": message, "wait": wait, "id": e.id, "task_id": task_id},
+                    {"attempts": attempts, "msg": message, "wait": wait, "id": e.id, "task_id": e.task_id or task_id},
                 )
                 outcome.retry.append(e.id)
                 outcome.retry_in = max(outcome.retry_in or 0.0, wait)
@@ -316,8 +333,13 @@ class Pipeline:
         return {r.id: r.retry_count for r in rows}
 
     # -- the sequence -----------------------------------------------------------------------
-    def run(self, event_ids: Sequence[int], task_id: str, redelivered: bool = False) -> Outcome:
-        """Apply the events; `redelivered`: the message came back from a worker that died with it."""
+    def run(self, event_ids: Sequence[int], task_id: str, redelivered: bool = False,
+            task_ids: Mapping[int, str] | None = None) -> Outcome:
+        """Apply the events; `redelivered`: the message came back from a worker that died with it.
+
+        `task_ids`: each event's own task, when the events came as separate messages gathered
+        into one run (`tasks.batching`); `task_id` is then only the run's name in logs.
+        """
         outcome = Outcome()
         if not event_ids:
             return outcome
@@ -329,23 +351,40 @@ class Pipeline:
                 trans.rollback()
                 raise
             taken = [ClaimedEvent(*r[:7]) for r in rows]
+            if task_ids is not None:
+                for e in taken:
+                    e.task_id = task_ids.get(e.id, task_id)
             taken_ids = {e.id for e in taken}
             outcome.skipped.extend(i for i in event_ids if i not in taken_ids)
             if not taken:
                 trans.rollback()
                 return outcome
-            if redelivered or any(r.status == "failed" or r.retry_count for r in rows):
+            careful = {r.id for r in rows if redelivered or r.status == "failed" or r.retry_count}
+            if careful and task_ids is not None and len(taken) > 1:
+                # Separate messages: an event that failed before is retried alone, under its own
+                # task, so it cannot take its neighbours down with it; the others stay one batch.
+                trans.rollback()
+                conn.close()
+                fresh = [e.id for e in taken if e.id not in careful]
+                if fresh:
+                    outcome.merge(self.run(fresh, task_id, task_ids=task_ids))
+                for e in taken:
+                    if e.id in careful:
+                        outcome.merge(self.run([e.id], e.task_id or task_id, redelivered=redelivered))
+                return outcome
+            if careful:
                 # Careful path: make the claim visible before doing anything that might kill us.
+                owner = taken[0].task_id or task_id
                 try:
                     claimed = [ClaimedEvent(*r) for r in conn.execute(
-                        _CLAIM, {"ids": [e.id for e in taken], "task_id": task_id, "lock": self.lock_seconds,
+                        _CLAIM, {"ids": [e.id for e in taken], "task_id": owner, "lock": self.lock_seconds,
                                  "entity": self.entity.name}).all()]
                     trans.commit()
                 except BaseException:
                     trans.rollback()
                     raise
                 conn.close()
-                self._run_claimed(claimed, task_id, outcome)
+                self._run_claimed(claimed, owner, outcome)
                 return outcome
             try:
                 unmapped = self._apply_taken(conn, taken, task_id, outcome)
@@ -392,7 +431,8 @@ class Pipeline:
         written = {id(r) for r in result.applied_records}
         ids = [e.id for e in ready]
         results = ["applied" if not e.records or any(id(r) in written for r in e.records) else "stale" for e in ready]
-        done = conn.execute(_COMPLETE_TAKEN, {"ids": ids, "results": results, "task_id": task_id}).scalars().all()
+        task_ids = [e.task_id or task_id for e in ready]
+        done = conn.execute(_COMPLETE_TAKEN, {"ids": ids, "results": results, "task_ids": task_ids}).scalars().all()
         if len(done) != len(ids):  # cannot happen while this transaction holds the row locks
             raise TransientError("event rows changed under their row lock")
         for i, res in zip(ids, results):
@@ -405,12 +445,7 @@ class Pipeline:
             if len(events) > 1:
                 # One bad record must not sink its page: apply one by one to find it.
                 for event in events:
-                    one = self.run([event.id], task_id)
-                    for name in ("applied", "stale", "skipped", "dead", "retry"):
-                        getattr(outcome, name).extend(getattr(one, name))
-                    if one.retry_in is not None:
-                        outcome.retry_in = max(outcome.retry_in or 0.0, one.retry_in)
-                    outcome.error = one.error or outcome.error
+                    outcome.merge(self.run([event.id], event.task_id or task_id))
                 return
             failure: BaseException = MappingError(f"database refused the row: {_short(exc.orig or exc)}")
         elif isinstance(exc, (OperationalError, DBAPIError)):

@@ -44,7 +44,7 @@ class _ThreadPublisher:
         self.declared.add(entity.queue)
         # Only once a publish went through: resolving the channel ourselves would wait on
         # kombu's connection retries instead of Celery's short publish retry policy.
-        _reuse_one_client(self.producer.channel)
+        reuse_one_client(self.producer.channel)
 
     def close(self) -> None:
         try:
@@ -53,7 +53,7 @@ class _ThreadPublisher:
             pass
 
 
-def _reuse_one_client(channel) -> None:
+def reuse_one_client(channel) -> None:
     """Make kombu's Redis channel publish through one kept client (no-op for other transports)."""
     if getattr(channel, "_zohosync_client", None) is not None or not hasattr(channel, "_create_client"):
         return

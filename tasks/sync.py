@@ -1,5 +1,9 @@
 """`sync.<entity>.process(event_id)` for every registered entity, on one base class.
 
+In a worker, the messages of one entity that arrive while every pool slot is busy are run
+together (`tasks.batching`); each keeps its own task id, events and late ack. Called directly
+or `.apply()`d, a task runs its one event.
+
 `sync.<entity>.process_batch(event_ids)` applies a page of events (bulk pulls) through
 exactly the same pipeline and transformer.
 """
@@ -8,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from tasks import app
-from tasks.base import BatchedTaskEvents, SyncTask
+from tasks.base import BatchedTaskEvents, KeptRedisClients, SyncTask
 from tasks.pipeline import Outcome, pipeline_for
 from zoho.entities import Entity, registry
 
@@ -33,7 +37,8 @@ def _redelivered(request) -> bool:
 def _register(entity: Entity) -> None:
     name = entity.name
 
-    @app.task(name=entity.task_name, base=SyncTask, bind=True, queue=entity.queue)
+    @app.task(name=entity.task_name, base=SyncTask, bind=True, queue=entity.queue,
+              Strategy="tasks.batching:strategy")
     def process(self, event_id: int) -> dict:
         outcome = pipeline_for(name).run([int(event_id)], self.request.id, redelivered=_redelivered(self.request))
         log.info("event processed", extra={"event_id": event_id, "entity": name, "task_id": self.request.id,
@@ -58,6 +63,7 @@ def _register(entity: Entity) -> None:
 
 
 app.steps["consumer"].add(BatchedTaskEvents)
+app.steps["consumer"].add(KeptRedisClients)
 
 for _entity in registry().values():
     _register(_entity)
