@@ -67,6 +67,7 @@ class Settings:
     max_retries: int
     stuck_lock_seconds: int
     orphan_after_seconds: int
+    batch_max: int
     web_port: int
     flower_port: int
     sandbox_port: int
@@ -118,6 +119,7 @@ def load_settings() -> Settings:
         max_retries=_int("SYNC_MAX_RETRIES", 5),
         stuck_lock_seconds=_int("SYNC_STUCK_LOCK_SECONDS", 1800),
         orphan_after_seconds=_int("SYNC_ORPHAN_AFTER_SECONDS", 30),
+        batch_max=_int("SYNC_BATCH_MAX", 64),
         web_port=_int("WEB_PORT", 8000),
         flower_port=_int("FLOWER_PORT", 5555),
         sandbox_port=_int("SANDBOX_PORT", 8765),

@@ -32,13 +32,14 @@ for its commit.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from time import monotonic
 
+from celery.utils.saferepr import saferepr
 from celery.worker.state import task_ready
 from celery.worker.strategy import default as default_strategy
 
+from models.settings import get_settings
 from tasks.pipeline import PARK_AFTER_SECONDS, pipeline_for
 
 log = logging.getLogger(__name__)
@@ -48,13 +49,7 @@ OUTCOMES = ("applied", "stale", "skipped", "dead", "retry")
 
 def max_batch() -> int:
     """`SYNC_BATCH_MAX` (default 64): the most messages one pool job takes; 1 turns batching off."""
-    raw = os.environ.get("SYNC_BATCH_MAX", "").strip()
-    if not raw:
-        return 64
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"SYNC_BATCH_MAX must be a whole number, got {raw!r}") from None
+    value = get_settings().batch_max
     if value < 1:
         raise ValueError(f"SYNC_BATCH_MAX must be at least 1, got {value}")
     return value
@@ -146,13 +141,14 @@ class Batcher:
                 r.on_timeout(soft, timeout)
 
         def on_return(results):
+            ack_together(batch)
             for r, (kind, value, runtime) in zip(batch, results):
                 if kind == "retry":
                     task_ready(r)
                     r.acknowledge()
                     r.send_event("task-retried", exception=value, traceback="")
                 else:
-                    r.on_success((False, value, runtime))
+                    r.on_success((False, saferepr(value), runtime))  # as Celery's tracer reports a result
 
         def on_error(exc_info):
             for r in batch:
@@ -169,6 +165,45 @@ class Batcher:
             timeout=self.task.time_limit,
             correlation_id=batch[0].id,
         )
+
+
+def ack_together(requests: list) -> None:
+    """Acknowledge a batch's messages in one Redis round trip instead of one per message.
+
+    kombu's Redis transport acks a message by removing its delivery tag from the `unacked`
+    hash and index (a MULTI/EXEC per message) and then forgetting it in memory; here the
+    removals of the whole batch share one pipeline, then each message is marked acked the
+    way `QoS.ack` would. Anything unusual (another transport, mixed channels, a message
+    already settled, Redis unreachable) leaves the requests to ack themselves one by one.
+    """
+    try:
+        from kombu.transport.redis import QoS as RedisQoS
+        from kombu.transport.virtual.base import QoS as VirtualQoS
+    except ImportError:  # pragma: no cover - redis-py is a dependency
+        return
+    todo = [r for r in requests if not r.acknowledged]
+    messages = [getattr(r, "_message", None) for r in todo]
+    if len(messages) < 2 or any(m is None for m in messages):
+        return
+    channel = messages[0].channel
+    qos = getattr(channel, "qos", None)
+    no_ack = getattr(channel, "no_ack_consumers", None) or ()
+    if not isinstance(qos, RedisQoS) or any(
+            m.channel is not channel or m.acknowledged or m.delivery_info.get("consumer_tag") in no_ack
+            for m in messages):
+        return
+    try:
+        with qos.pipe_or_acquire() as pipe:
+            for m in messages:
+                qos._remove_from_indices(m.delivery_tag, pipe)
+            pipe.execute()
+    except Exception:  # noqa: BLE001 - each request's own ack retries and logs it
+        log.debug("batched ack failed; acking one by one", exc_info=True)
+        return
+    for r, m in zip(todo, messages):
+        VirtualQoS.ack(qos, m.delivery_tag)
+        m._state = "ACK"
+        r.acknowledged = True
 
 
 def run_batch(entity_name: str, items: list[tuple[str, int, int]]) -> list[tuple[str, object, float]]:
@@ -212,4 +247,4 @@ def run_batch(entity_name: str, items: list[tuple[str, int, int]]) -> list[tuple
     return results
 
 
-__all__ = ["strategy", "Batcher", "run_batch", "max_batch"]
+__all__ = ["strategy", "Batcher", "run_batch", "max_batch", "ack_together"]
