@@ -308,10 +308,31 @@ def test_a_retry_that_cannot_be_published_is_parked_in_the_mirror_and_reported_d
 
 @pytest.mark.e2e
 def test_a_worker_applies_a_backlog_of_separate_messages_in_batches_and_acks_each_one(db, redis_client):
+    import threading
+
     from tasks import app
     from tasks.publish import publish_many
     from tests.support.procs import child_env, start_worker, wait_for
 
+    seen: dict[str, set] = {"task-received": set(), "task-started": set(), "task-succeeded": set()}
+    listening = threading.Event()
+    stop = threading.Event()
+
+    def listen():  # what Flower sees: the worker's task events
+        with app.connection_for_read() as conn:
+            recv = app.events.Receiver(conn, handlers={
+                "*": lambda e: seen[e["type"]].add(e["uuid"]) if e["type"] in seen else None})
+            listening.set()
+            while not stop.is_set():
+                try:
+                    recv.capture(limit=None, timeout=0.5, wakeup=False)
+                except TimeoutError:
+                    continue
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert listening.wait(10)
+    time.sleep(0.5)
     ids = products(300)
     assert publish_many([("products", i) for i in ids]) == 300
     worker = start_worker(child_env(), "batching", concurrency=2)
@@ -325,11 +346,14 @@ def test_a_worker_applies_a_backlog_of_separate_messages_in_batches_and_acks_eac
         total = next(iter(stats.values()))["total"].get("sync.products.process")
         unacked = wait_for(lambda: redis_client.hlen("unacked") == 0 and redis_client.llen("sync.products") == 0,
                            timeout=10, message="every message acknowledged")
+        wait_for(lambda: len(seen["task-succeeded"]) >= 300, timeout=10, message="300 task-succeeded events")
     finally:
+        stop.set()
         worker.stop()
     assert transactions < 300  # some messages shared a transaction
     assert len(set(task_ids)) == 300 and None not in task_ids  # each event keeps its own message's task id
     assert total == 300 and unacked
+    assert seen["task-succeeded"] == seen["task-started"] == seen["task-received"] == set(task_ids)  # Flower sees each
     assert rows(db, "SELECT count(*) FROM products")[0][0] == 300
 
 
