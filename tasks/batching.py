@@ -221,10 +221,7 @@ def run_batch(entity_name: str, items: list[tuple[str, int, int]]) -> list[tuple
         owners.setdefault(event_id, task_id)  # the same event twice in a batch: the first owns it
     outcome = pipeline_for(entity_name).run(list(owners), items[0][0], task_ids=owners)
     runtime = monotonic() - started
-    fate = {}
-    for name in OUTCOMES:
-        for event_id in getattr(outcome, name):
-            fate.setdefault(event_id, name)
+    fate = outcome.fates()
     task = app.tasks[f"sync.{entity_name}.process"]
     results: list[tuple[str, object, float]] = []
     for task_id, event_id, retries in items:

@@ -157,7 +157,7 @@ class ClaimedEvent:
     max_retries: int
     records: list[Record] = field(default_factory=list)
     task_id: str | None = None
-    """The task that owns this event when it differs from the run's (a micro-batch of messages)."""
+    """The task that owns this event: the run's, or its own message's in a micro-batch."""
 
 
 @dataclass
@@ -179,12 +179,13 @@ class Outcome:
             self.retry_in = max(self.retry_in or 0.0, other.retry_in)
         self.error = other.error or self.error
 
-    def status_of(self, event_id: int) -> str:
-        """One event's fate in this run: applied, stale, dead, retry or skipped."""
+    def fates(self) -> dict[int, str]:
+        """Each event's fate in this run: applied, stale, dead or retry (absent: skipped)."""
+        fate: dict[int, str] = {}
         for name in ("applied", "stale", "dead", "retry"):
-            if event_id in getattr(self, name):
-                return name
-        return "skipped"
+            for event_id in getattr(self, name):
+                fate.setdefault(event_id, name)
+        return fate
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -351,9 +352,8 @@ class Pipeline:
                 trans.rollback()
                 raise
             taken = [ClaimedEvent(*r[:7]) for r in rows]
-            if task_ids is not None:
-                for e in taken:
-                    e.task_id = task_ids.get(e.id, task_id)
+            for e in taken:
+                e.task_id = task_ids.get(e.id, task_id) if task_ids is not None else task_id
             taken_ids = {e.id for e in taken}
             outcome.skipped.extend(i for i in event_ids if i not in taken_ids)
             if not taken:
@@ -370,11 +370,11 @@ class Pipeline:
                     outcome.merge(self.run(fresh, task_id, task_ids=task_ids))
                 for e in taken:
                     if e.id in careful:
-                        outcome.merge(self.run([e.id], e.task_id or task_id, redelivered=redelivered))
+                        outcome.merge(self.run([e.id], e.task_id, redelivered=redelivered))
                 return outcome
             if careful:
                 # Careful path: make the claim visible before doing anything that might kill us.
-                owner = taken[0].task_id or task_id
+                owner = taken[0].task_id
                 try:
                     claimed = [ClaimedEvent(*r) for r in conn.execute(
                         _CLAIM, {"ids": [e.id for e in taken], "task_id": owner, "lock": self.lock_seconds,
@@ -431,7 +431,7 @@ class Pipeline:
         written = {id(r) for r in result.applied_records}
         ids = [e.id for e in ready]
         results = ["applied" if not e.records or any(id(r) in written for r in e.records) else "stale" for e in ready]
-        task_ids = [e.task_id or task_id for e in ready]
+        task_ids = [e.task_id for e in ready]
         done = conn.execute(_COMPLETE_TAKEN, {"ids": ids, "results": results, "task_ids": task_ids}).scalars().all()
         if len(done) != len(ids):  # cannot happen while this transaction holds the row locks
             raise TransientError("event rows changed under their row lock")
@@ -445,7 +445,7 @@ class Pipeline:
             if len(events) > 1:
                 # One bad record must not sink its page: apply one by one to find it.
                 for event in events:
-                    outcome.merge(self.run([event.id], event.task_id or task_id))
+                    outcome.merge(self.run([event.id], event.task_id))
                 return
             failure: BaseException = MappingError(f"database refused the row: {_short(exc.orig or exc)}")
         elif isinstance(exc, (OperationalError, DBAPIError)):

@@ -42,9 +42,7 @@ def _register(entity: Entity) -> None:
     def process(self, event_id: int) -> dict:
         outcome = pipeline_for(name).run([int(event_id)], self.request.id, redelivered=_redelivered(self.request))
         log.info("event processed", extra={"event_id": event_id, "entity": name, "task_id": self.request.id,
-                                            "status": "applied" if outcome.applied else
-                                            "stale" if outcome.stale else "dead" if outcome.dead else
-                                            "retry" if outcome.retry else "skipped"})
+                                            "status": outcome.fates().get(int(event_id), "skipped")})
         self.schedule_retry(outcome, args=(event_id,))
         return _summary(outcome)
 
