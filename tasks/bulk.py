@@ -85,6 +85,7 @@ class RunStats:
     missing_by: Counter[str] = field(default_factory=Counter)  # in Zoho, not (or only as a placeholder) in the ERP
     stale_by: Counter[str] = field(default_factory=Counter)  # the ERP holds an older last_modified_time
     revived: int = 0  # already-recorded events run again because the ERP lost what they wrote
+    missed_by: Counter[str] = field(default_factory=Counter)  # absent from a full scan, yet found by detail GET
     held: dict[str, dt.datetime] = field(default_factory=dict)  # source key → oldest row not recorded
     errors: list[str] = field(default_factory=list)
 
@@ -306,8 +307,8 @@ class Puller:
             if lmt is not None and (max_lmt is None or lmt > max_lmt):
                 max_lmt = lmt
         for target in self.targets:
-            if source not in target.sources:
-                continue
+            if not any(source == s or source in s.fallbacks for s in target.sources):
+                continue  # (a list found at a fallback path, e.g. /settings/warehouses, serves its entity too)
             by_id: dict[str, dict[str, Any]] = {}
             for row in rows:
                 raw_id = next((row.get(f) for f in target.record_keys.values() if row.get(f) not in (None, "")), None)
@@ -449,6 +450,7 @@ class Puller:
                 "deleted": s.deleted, "api_calls": s.api_calls, "pages": s.pages,
                 "changed_by": dict(s.changed_by), "deleted_by": dict(s.deleted_by),
                 "missing_by": dict(s.missing_by), "stale_by": dict(s.stale_by), "revived": s.revived,
+                "missed_by": dict(s.missed_by),
                 "seen_by": {name: len(ids) for name, ids in s.seen.items()}}
 
     def _pull_source(self, source: ApiSource) -> None:
@@ -483,8 +485,13 @@ class Puller:
         """After a complete scan: ERP rows whose Zoho id was not seen are deactivated (delete events).
 
         Only rows the ERP already held when the scan started: one a webhook brought in while
-        the scan ran (created after its page was read) is not evidence of a deletion.
+        the scan ran (created after its page was read) is not evidence of a deletion. Nor is
+        absence from an offset-paged scan on its own: a record created or deleted mid-scan
+        shifts the pages after it, and one row can slip between two pages unseen. So each
+        candidate is confirmed by a detail GET (one call per deletion, none when nothing is
+        gone): "does not exist" deactivates it; a record still there is recorded as pulled.
         """
+        settings = get_settings()
         for target in self.targets:
             if target.name in CONTENT_COMPARED or not target.sources:
                 continue
@@ -494,19 +501,44 @@ class Puller:
             with self.engine.connect() as c:
                 gone = list(c.execute(
                     text(f"SELECT {key} FROM {model.__tablename__} WHERE is_active AND {key} <> ALL(:seen) "
-                         "AND zoho_last_modified_at IS NOT NULL AND last_synced_at < :started"),
+                         f"AND zoho_last_modified_at IS NOT NULL AND last_synced_at < :started ORDER BY {key}"),
                     {"seen": seen, "started": self.started_at}).scalars())
-            if not gone:
-                continue
+            source = self._resolve(target.sources[0])
             id_field = next(iter(target.record_keys.values()))
-            events = [make_event(target.name, zid, "delete", {target.record_key: {id_field: zid}}, None,
-                                 source="sweep", sync_run_id=self.run_id) for zid in gone]
-            with self.engine.begin() as c:
-                results = record_events(c, events)
-            new = [(target.name, i) for i, created in results if created]
-            self.stats.deleted += len(gone)
-            self.stats.deleted_by[target.name] += len(gone)
-            publish_batches(new)
+            for start in range(0, len(gone), DETAIL_CHUNK):  # recorded as it goes: a budget stop keeps the rest
+                events: list[NewEvent] = []
+                deleted = 0
+                for zid in gone[start:start + DETAIL_CHUNK]:
+                    try:
+                        record = self._detail(source, zid)
+                    except NotFound:
+                        record = None
+                    except PermanentError as e:
+                        if not _no_such_url(e):
+                            self.stats.failed += 1
+                            self.stats.errors.append(f"{target.name} {zid}: deletion not confirmed: {type(e).__name__}")
+                            continue
+                        record = None  # this list has no detail GET here: the complete scan is the evidence
+                    if record is None:
+                        events.append(make_event(target.name, zid, "delete", {target.record_key: {id_field: zid}},
+                                                 None, source="sweep", sync_run_id=self.run_id))
+                        deleted += 1
+                    elif nul_path(record):
+                        self.stats.failed += 1
+                        self.stats.errors.append(f"{target.name} {zid}: a text field contains a NUL character")
+                    else:  # still in Zoho: the scan missed it, so bring it in as a pull would have
+                        self.stats.seen[target.name].add(zid)
+                        self.stats.missed_by[target.name] += 1
+                        events.append(make_event(target.name, zid, "upsert", {source.record_key: record},
+                                                 _row_lmt(record), source="pull", max_retries=settings.max_retries,
+                                                 sync_run_id=self.run_id))
+                if not events:
+                    continue
+                with self.engine.begin() as c:
+                    results = record_events(c, events)
+                self.stats.deleted += deleted
+                self.stats.deleted_by[target.name] += deleted
+                publish_batches([(target.name, i) for i, created in results if created])
 
 
 def publish_batches(events: list[tuple[str, int]], size: int = PER_PAGE) -> int:

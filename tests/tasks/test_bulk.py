@@ -314,6 +314,59 @@ def test_a_record_that_arrives_by_webhook_during_a_full_scan_is_not_swept(zoho, 
     assert q(db, "SELECT is_active FROM products WHERE zoho_item_id = :z", z=created["id"])[0][0] is True
 
 
+class SlippingClient(ZohoClient):
+    """A real client whose list pages never show `hidden`: a row that slipped between two pages
+    of an offset-paged scan (a record created or deleted mid-scan shifts every page after it)."""
+
+    def __init__(self, hidden: set[str]):
+        super().__init__()
+        self.hidden = hidden
+
+    def get(self, service, path, params=None, priority="realtime"):
+        body = super().get(service, path, params, priority)
+        if params and "per_page" in params:
+            for key, rows in body.items():
+                if isinstance(rows, list):
+                    body[key] = [r for r in rows if not (isinstance(r, dict) and r.get("item_id") in self.hidden)]
+        return body
+
+
+def test_a_record_a_full_scan_misses_is_confirmed_by_detail_and_never_deactivated(zoho, db):
+    pull_entity("products")
+    drain(db)
+    items = [r["item_id"] for r in zoho.records("products")]
+    slipped, deleted = items[0], items[1]
+    zoho.delete("products", deleted)
+
+    before = zoho.calls()
+    out = pull_entity("products", full=True, client=SlippingClient({slipped}))
+    spent = calls_delta(before, zoho.calls())
+    assert out["deleted_by"] == {"products": 1} and out["missed_by"] == {"products": 1}
+    assert [e[0] for e in events(db, "products") if e[1] == "delete"] == [deleted]
+    assert spent == {"/inventory/v1/items": 1, "/inventory/v1/items/{id}": 2}  # the list, then one GET per candidate
+    drain(db)
+    active = dict(q(db, "SELECT zoho_item_id, is_active FROM products WHERE zoho_item_id = ANY(:z)",
+                    z=[slipped, deleted]))
+    assert active == {slipped: True, deleted: False}
+    assert product_rows(db) == sandbox_products(zoho)
+
+
+def test_a_deletion_zoho_will_not_confirm_is_left_for_the_next_full_pull(zoho, db):
+    pull_entity("products")
+    drain(db)
+    slipped = zoho.records("products")[0]["item_id"]
+
+    class Refusing(SlippingClient):
+        def get_record(self, source, zoho_id, priority="realtime"):
+            raise PermanentError("HTTP 403, code 57: not authorised (injected)")
+
+    out = pull_entity("products", full=True, client=Refusing({slipped}))
+    assert out["deleted"] == 0 and out["failed"] == 1
+    assert not [e for e in events(db, "products") if e[1] == "delete"]
+    drain(db)
+    assert q(db, "SELECT is_active FROM products WHERE zoho_item_id = :z", z=slipped)[0][0] is True
+
+
 # -- 5. one pull at a time per list -----------------------------------------------------------
 
 def test_a_second_concurrent_pull_of_the_same_list_does_not_start(zoho, db):
@@ -503,12 +556,20 @@ def test_warehouses_are_pulled_from_locations_or_from_the_legacy_warehouses_list
     again = pull_entity("warehouses", full=True)
     spent = calls_delta(before, zoho.calls())
     assert again["status"] == "completed" and again["failed"] == 0
+    assert again["seen_by"] == {"warehouses": len(rows)} and again["deleted"] == 0 and not again["missed_by"]
     drain(db)
     assert bulk._RESOLVED["inventory:/locations"].path == "/settings/warehouses"
     # one probe of the legacy path, then the list itself (the refused /locations is not a counted call)
     assert spent == {"/inventory/v1/settings/warehouses": 2}, spent
-    legacy = {r[0] for r in q(db, "SELECT zoho_warehouse_id FROM warehouses")}
-    assert legacy == rows  # the same warehouses, whichever list they came from
+    legacy = dict(q(db, "SELECT zoho_warehouse_id, is_active FROM warehouses"))
+    assert legacy == {zid: True for zid in rows}  # the same warehouses, whichever list they came from
+
+    # an ERP that lost them gets them back from the legacy list (before: no row was ever recorded from it)
+    q(db, "DELETE FROM warehouses RETURNING 1")
+    first = pull_entity("warehouses", full=True)
+    assert first["changed_by"] == {"warehouses": len(rows)}
+    drain(db)
+    assert {r[0] for r in q(db, "SELECT zoho_warehouse_id FROM warehouses WHERE is_active")} == rows
 
 
 def test_a_pulled_record_with_a_nul_character_is_counted_failed_and_holds_the_cursor_the_rest_lands(zoho, db):
