@@ -342,7 +342,8 @@ class Puller:
                     try:
                         record = self._detail(source, zid)
                     except NotFound:
-                        self.stats.skipped += 1  # deleted between the list and the detail: the sweep sees it
+                        self.stats.skipped += 1  # deleted between the list and the detail: a full pull's sweep
+                        self.stats.seen[target.name].discard(zid)  # must not count it as seen
                         continue
                     except PermanentError as e:
                         self.stats.failed += 1

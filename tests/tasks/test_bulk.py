@@ -367,6 +367,27 @@ def test_a_deletion_zoho_will_not_confirm_is_left_for_the_next_full_pull(zoho, d
     assert q(db, "SELECT is_active FROM products WHERE zoho_item_id = :z", z=slipped)[0][0] is True
 
 
+def test_a_document_deleted_between_the_list_and_its_detail_is_swept_by_the_same_full_pull(zoho, db):
+    pull_entity("invoices")
+    drain(db)
+    victim = zoho.records("invoices")[0]["invoice_id"]
+    zoho.touch("invoices", victim)  # changed, so the full scan fetches its detail
+
+    class DeletedMidScan(ZohoClient):
+        def get(self, service, path, params=None, priority="realtime"):
+            body = super().get(service, path, params, priority)
+            if params and "per_page" in params:
+                zoho.delete("invoices", victim)  # gone by the time its detail is asked for
+            return body
+
+    out = pull_entity("invoices", full=True, client=DeletedMidScan())
+    assert out["deleted_by"] == {"invoices": 1} and not out["missed_by"]
+    assert [e[0] for e in events(db, "invoices") if e[1] == "delete"] == [victim]
+    drain(db)
+    assert q(db, "SELECT is_active FROM invoices WHERE zoho_invoice_id = :z", z=victim)[0][0] is False
+    assert invoice_rows(db) == sandbox_invoices(zoho)
+
+
 # -- 5. one pull at a time per list -----------------------------------------------------------
 
 def test_a_second_concurrent_pull_of_the_same_list_does_not_start(zoho, db):
