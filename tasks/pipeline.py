@@ -240,6 +240,21 @@ class Pipeline:
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             raise MappingError(f"{self.entity.name}: {_short(e)}") from e
 
+    def _transform_all(self, events: list[ClaimedEvent]) -> tuple[list[ClaimedEvent],
+                                                                  list[tuple[ClaimedEvent, SyncError]]]:
+        """Transform each event (setting `records`): (the ready ones, the unmappable ones with why)."""
+        ready: list[ClaimedEvent] = []
+        unmapped: list[tuple[ClaimedEvent, SyncError]] = []
+        for event in events:
+            try:
+                event.records = self.transform(event)
+                ready.append(event)
+            except SyncError as exc:
+                log.warning("cannot map event", extra={"event_id": event.id, "entity": event.entity_type,
+                                                       "entity_id": event.entity_id})
+                unmapped.append((event, exc))
+        return ready, unmapped
+
     # -- step 3 -------------------------------------------------------------------------
     def apply(self, events: list[ClaimedEvent], task_id: str, outcome: Outcome) -> None:
         """Write every event's rows and mark the events completed, in one transaction.
@@ -415,16 +430,7 @@ class Pipeline:
         Returns the events whose transform failed: they are left untouched here and recorded
         as failed / dead-lettered once this transaction is committed.
         """
-        ready: list[ClaimedEvent] = []
-        unmapped: list[tuple[ClaimedEvent, SyncError]] = []
-        for event in events:
-            try:
-                event.records = self.transform(event)
-                ready.append(event)
-            except SyncError as exc:
-                log.warning("cannot map event", extra={"event_id": event.id, "entity": event.entity_type,
-                                                       "entity_id": event.entity_id})
-                unmapped.append((event, exc))
+        ready, unmapped = self._transform_all(events)
         if not ready:
             return unmapped
         result = apply_records(conn, [rec for e in ready for rec in e.records])
@@ -460,15 +466,9 @@ class Pipeline:
 
     def _run_claimed(self, claimed: list[ClaimedEvent], task_id: str, outcome: Outcome) -> None:
         """Careful path: the claim is committed; apply and complete in a second transaction."""
-        ready: list[ClaimedEvent] = []
-        for event in claimed:
-            try:
-                event.records = self.transform(event)
-                ready.append(event)
-            except SyncError as exc:
-                log.warning("cannot map event", extra={"event_id": event.id, "entity": event.entity_type,
-                                                       "entity_id": event.entity_id})
-                self.fail([event], exc, task_id, outcome)
+        ready, unmapped = self._transform_all(claimed)
+        for event, exc in unmapped:
+            self.fail([event], exc, task_id, outcome)
         if not ready:
             return
         try:
