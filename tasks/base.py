@@ -5,7 +5,7 @@ import logging
 
 from celery import Task, bootsteps
 
-from tasks.pipeline import PARK_AFTER_SECONDS, Outcome
+from tasks.pipeline import Outcome
 from tasks.publish import reuse_one_client
 
 log = logging.getLogger(__name__)
@@ -28,15 +28,11 @@ class SyncTask(Task):
     typing = True
 
     def schedule_retry(self, outcome: Outcome, args: tuple, kwargs: dict | None = None) -> None:
-        """Re-send the task for events that failed transiently, if the wait is short.
-
-        Longer waits (rate limits) stay parked in the mirror and `heal.requeue_failed`
-        publishes them when due: a long countdown in Redis would outlive the visibility
-        timeout and run twice.
-        """
-        if not outcome.retry or outcome.retry_in is None or outcome.retry_in > PARK_AFTER_SECONDS:
-            return
-        raise self.retry(args=args, kwargs=kwargs or {}, countdown=outcome.retry_in + 0.25, max_retries=None)
+        """Re-send the task for events that failed transiently, if the wait is short
+        (`Outcome.retry_countdown`; longer waits stay parked for the healer)."""
+        countdown = outcome.retry_countdown()
+        if countdown is not None:
+            raise self.retry(args=args, kwargs=kwargs or {}, countdown=countdown, max_retries=None)
 
 
 EVENT_FLUSH_SECONDS = 0.1

@@ -40,11 +40,9 @@ from celery.worker.state import task_ready
 from celery.worker.strategy import default as default_strategy
 
 from models.settings import get_settings
-from tasks.pipeline import PARK_AFTER_SECONDS, pipeline_for
+from tasks.pipeline import OUTCOMES, pipeline_for
 
 log = logging.getLogger(__name__)
-
-OUTCOMES = ("applied", "stale", "skipped", "dead", "retry")
 
 
 def max_batch() -> int:
@@ -103,10 +101,11 @@ class Batcher:
         self.waiting = False
 
     def handle(self, req) -> None:
-        if self.limit <= 1 or (req.delivery_info or {}).get("redelivered") or _event_id(req) is None:
+        event_id = None if self.limit <= 1 or (req.delivery_info or {}).get("redelivered") else _event_id(req)
+        if event_id is None:
             self.single(req)
             return
-        self.buffer.append(req)
+        self.buffer.append((req, event_id))
         self._pump()
 
     def _pump(self) -> None:
@@ -118,9 +117,9 @@ class Batcher:
         self.waiting = False
         batch = []
         while self.buffer and len(batch) < self.limit:
-            req = self.buffer.popleft()
+            req, event_id = self.buffer.popleft()
             if not req.revoked():  # a revoked request announces and acks itself
-                batch.append(req)
+                batch.append((req, event_id))
         if not batch:
             self.semaphore.release()
             return
@@ -129,8 +128,9 @@ class Batcher:
             return
         self._pump()
 
-    def _submit(self, batch: list):
-        items = [(r.id, _event_id(r), int(r.request_dict.get("retries") or 0)) for r in batch]
+    def _submit(self, pairs: list):
+        batch = [req for req, _ in pairs]
+        items = [(r.id, event_id, int(r.request_dict.get("retries") or 0)) for r, event_id in pairs]
 
         def on_accepted(pid, time_accepted):
             for r in batch:
@@ -222,16 +222,16 @@ def run_batch(entity_name: str, items: list[tuple[str, int, int]]) -> list[tuple
     outcome = pipeline_for(entity_name).run(list(owners), items[0][0], task_ids=owners)
     runtime = monotonic() - started
     fate = outcome.fates()
+    countdown = outcome.retry_countdown()
     task = app.tasks[f"sync.{entity_name}.process"]
     results: list[tuple[str, object, float]] = []
     for task_id, event_id, retries in items:
         status = fate.get(event_id, "skipped") if owners[event_id] == task_id else "skipped"
         log.info("event processed", extra={"event_id": event_id, "entity": entity_name, "task_id": task_id,
                                             "status": status, "count": len(items)})
-        if status == "retry" and outcome.retry_in is not None and outcome.retry_in <= PARK_AFTER_SECONDS:
+        if status == "retry" and countdown is not None:
             try:
-                task.apply_async(args=(event_id,), task_id=task_id, countdown=outcome.retry_in + 0.25,
-                                 retries=retries + 1)
+                task.apply_async(args=(event_id,), task_id=task_id, countdown=countdown, retries=retries + 1)
             except BROKER_ERRORS as exc:
                 log.warning("could not publish the retry; the event stays parked for the healer: %s",
                             type(exc).__name__, extra={"event_id": event_id, "task_id": task_id})

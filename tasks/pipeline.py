@@ -54,6 +54,9 @@ BACKOFF_MAX_SECONDS = 16.0
 PARK_AFTER_SECONDS = 30.0
 """A retry further away than this is parked in the mirror for the healer, not held by Redis."""
 
+OUTCOMES = ("applied", "stale", "skipped", "dead", "retry")
+"""What can become of an event in one run (the lists of `Outcome`)."""
+
 
 # The claim is a visibility marker: losing it in a crash only returns the row to where it
 # was, so its commit need not wait for the WAL flush (set_config(..., true) is local to it).
@@ -173,7 +176,7 @@ class Outcome:
     error: str | None = None
 
     def merge(self, other: "Outcome") -> None:
-        for name in ("applied", "stale", "skipped", "dead", "retry"):
+        for name in OUTCOMES:
             getattr(self, name).extend(getattr(other, name))
         if other.retry_in is not None:
             self.retry_in = max(self.retry_in or 0.0, other.retry_in)
@@ -182,10 +185,26 @@ class Outcome:
     def fates(self) -> dict[int, str]:
         """Each event's fate in this run: applied, stale, dead or retry (absent: skipped)."""
         fate: dict[int, str] = {}
-        for name in ("applied", "stale", "dead", "retry"):
-            for event_id in getattr(self, name):
-                fate.setdefault(event_id, name)
+        for name in OUTCOMES:
+            if name != "skipped":
+                for event_id in getattr(self, name):
+                    fate.setdefault(event_id, name)
         return fate
+
+    def summary(self) -> dict[str, int]:
+        """How many events met each fate (a task's result, as Flower shows it)."""
+        return {name: len(getattr(self, name)) for name in OUTCOMES}
+
+    def retry_countdown(self) -> float | None:
+        """Seconds after which the task should re-send itself for its failed events, or None.
+
+        None when nothing is to be retried, or when the wait is long (rate limits): those
+        stay parked in the mirror and `heal.requeue_failed` publishes them when due; a long
+        countdown in Redis would outlive the visibility timeout and run twice.
+        """
+        if not self.retry or self.retry_in is None or self.retry_in > PARK_AFTER_SECONDS:
+            return None
+        return self.retry_in + 0.25
 
 
 def backoff_seconds(attempt: int) -> float:
@@ -546,4 +565,4 @@ def pipeline_for(entity_name: str) -> Pipeline:
     return pipe
 
 
-__all__ = ["Pipeline", "Outcome", "pipeline_for", "dead_letter", "backoff_seconds", "PARK_AFTER_SECONDS"]
+__all__ = ["Pipeline", "Outcome", "OUTCOMES", "pipeline_for", "dead_letter", "backoff_seconds", "PARK_AFTER_SECONDS"]

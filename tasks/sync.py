@@ -13,20 +13,10 @@ import logging
 
 from tasks import app
 from tasks.base import BatchedTaskEvents, KeptRedisClients, SyncTask
-from tasks.pipeline import Outcome, pipeline_for
+from tasks.pipeline import pipeline_for
 from zoho.entities import Entity, registry
 
 log = logging.getLogger(__name__)
-
-
-def _summary(outcome: Outcome) -> dict:
-    return {
-        "applied": len(outcome.applied),
-        "stale": len(outcome.stale),
-        "skipped": len(outcome.skipped),
-        "dead": len(outcome.dead),
-        "retry": len(outcome.retry),
-    }
 
 
 def _redelivered(request) -> bool:
@@ -44,7 +34,7 @@ def _register(entity: Entity) -> None:
         log.info("event processed", extra={"event_id": event_id, "entity": name, "task_id": self.request.id,
                                             "status": outcome.fates().get(int(event_id), "skipped")})
         self.schedule_retry(outcome, args=(event_id,))
-        return _summary(outcome)
+        return outcome.summary()
 
     @app.task(name=f"sync.{name}.process_batch", base=SyncTask, bind=True, queue=entity.queue,
               soft_time_limit=540, time_limit=600)
@@ -54,7 +44,7 @@ def _register(entity: Entity) -> None:
         log.info("batch processed", extra={"entity": name, "task_id": self.request.id, "count": len(event_ids)})
         if outcome.retry:
             self.schedule_retry(outcome, args=(outcome.retry,))
-        return _summary(outcome)
+        return outcome.summary()
 
     globals()[f"process_{name.replace('-', '_')}"] = process
     globals()[f"process_batch_{name.replace('-', '_')}"] = process_batch
