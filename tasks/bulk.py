@@ -294,7 +294,6 @@ class Puller:
         max_lmt = None
         held: dt.datetime | None = None
         events: list[NewEvent] = []
-        settings = get_settings()
 
         def hold(row: dict[str, Any]) -> None:
             nonlocal held
@@ -350,18 +349,25 @@ class Puller:
                         self.stats.errors.append(f"{target.name} {zid}: {type(e).__name__}")
                         hold(row)
                         continue
-                if nul_path(record):  # PostgreSQL text cannot hold it: the row could never be recorded
-                    self.stats.failed += 1
-                    self.stats.errors.append(f"{target.name} {zid}: a text field contains a NUL character")
+                event = self._pulled_event(target, source, zid, record)
+                if event is None:
                     hold(row)
                     continue
-                events.append(make_event(target.name, zid, "upsert", {source.record_key: record}, _row_lmt(record),
-                                         source="pull", max_retries=settings.max_retries, sync_run_id=self.run_id))
+                events.append(event)
         if held is not None:
             self.stats.held[source.key] = min(held, self.stats.held.get(source.key, held))
         if self.stats.held.get(source.key) is not None and max_lmt is not None:
             max_lmt = min(max_lmt, self.stats.held[source.key])
         return events, max_lmt
+
+    def _pulled_event(self, target: Entity, source: ApiSource, zid: str, record: dict[str, Any]) -> NewEvent | None:
+        """The upsert event for a record read from Zoho; None (counted failed) if it cannot be recorded."""
+        if nul_path(record):  # PostgreSQL text cannot hold it: the row could never be recorded
+            self.stats.failed += 1
+            self.stats.errors.append(f"{target.name} {zid}: a text field contains a NUL character")
+            return None
+        return make_event(target.name, zid, "upsert", {source.record_key: record}, _row_lmt(record), source="pull",
+                          max_retries=get_settings().max_retries, sync_run_id=self.run_id)
 
     def _detail(self, source: ApiSource, zoho_id: str) -> dict[str, Any]:
         self.heartbeat()
@@ -492,7 +498,6 @@ class Puller:
         candidate is confirmed by a detail GET (one call per deletion, none when nothing is
         gone): "does not exist" deactivates it; a record still there is recorded as pulled.
         """
-        settings = get_settings()
         for target in self.targets:
             if target.name in CONTENT_COMPARED or not target.sources:
                 continue
@@ -524,15 +529,12 @@ class Puller:
                         events.append(make_event(target.name, zid, "delete", {target.record_key: {id_field: zid}},
                                                  None, source="sweep", sync_run_id=self.run_id))
                         deleted += 1
-                    elif nul_path(record):
-                        self.stats.failed += 1
-                        self.stats.errors.append(f"{target.name} {zid}: a text field contains a NUL character")
-                    else:  # still in Zoho: the scan missed it, so bring it in as a pull would have
+                        continue
+                    event = self._pulled_event(target, source, zid, record)
+                    if event is not None:  # still in Zoho: the scan missed it, so bring it in as a pull would have
                         self.stats.seen[target.name].add(zid)
                         self.stats.missed_by[target.name] += 1
-                        events.append(make_event(target.name, zid, "upsert", {source.record_key: record},
-                                                 _row_lmt(record), source="pull", max_retries=settings.max_retries,
-                                                 sync_run_id=self.run_id))
+                        events.append(event)
                 if not events:
                     continue
                 with self.engine.begin() as c:
