@@ -533,22 +533,6 @@ def full_pull(cfg: Config) -> list[Figure]:
 
 # -- 6. dashboard ------------------------------------------------------------------------------
 
-_SEED = """
-INSERT INTO tds_sync_queue (entity_type, entity_id, operation, status, source, payload, payload_hash, dedupe_key,
-                            error_message, retry_count, created_at, updated_at, completed_at)
-SELECT e.entity, (2646610000000000000 + g)::text, 'upsert', s.status, 'webhook',
-       jsonb_build_object('item', jsonb_build_object('item_id', (2646610000000000000 + g)::text, 'name', 'Item ' || g)),
-       md5(g::text), md5('seed' || g::text),
-       CASE WHEN s.status IN ('failed', 'dead') THEN 'HTTP 500 from Zoho' END,
-       CASE WHEN s.status IN ('failed', 'dead') THEN 3 ELSE 0 END,
-       t.ts, t.ts, CASE WHEN s.status = 'completed' THEN t.ts + (g % 90) * interval '1 second' END
-  FROM generate_series(:lo, :hi) AS g
- CROSS JOIN LATERAL (SELECT now() - (:n - g) * (interval '30 days' / :n) AS ts) AS t
- CROSS JOIN LATERAL (SELECT (CAST(:entities AS text[]))[1 + g % cardinality(CAST(:entities AS text[]))] AS entity) AS e
- CROSS JOIN LATERAL (SELECT CASE WHEN g > :n - 300 THEN (ARRAY['pending','pending','processing','failed'])[1 + g % 4]
-                                 WHEN g % 500 = 0 THEN 'dead' ELSE 'completed' END AS status) AS s
-"""
-
 DASHBOARD_URLS = (
     "/api/zoho/dashboard/health", "/api/zoho/dashboard/stats", "/api/zoho/dashboard/metrics",
     "/api/zoho/dashboard/queue", "/api/zoho/dashboard/queue?page=3&per_page=200",
@@ -559,21 +543,11 @@ DASHBOARD_URLS = (
 
 
 def seed_mirror(rows: int) -> float:
-    from zoho.entities import entity_names
+    """Seconds spent seeding the mirror (`tests.support.mirror`, also the index test's)."""
+    from tests.support.mirror import seed_mirror as seed
 
     t0 = time.monotonic()
-    engine = _engine()
-    for lo in range(1, rows + 1, 250_000):
-        with engine.begin() as c:
-            c.execute(text(_SEED), {"lo": lo, "hi": min(rows, lo + 249_999), "n": rows, "entities": entity_names()})
-    with engine.begin() as c:
-        c.execute(text(
-            "INSERT INTO tds_dead_letter_queue (original_id, entity_type, entity_id, operation, payload, error_message) "
-            "SELECT id, entity_type, entity_id, operation, payload, error_message FROM tds_sync_queue "
-            "WHERE status = 'dead'"))
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("VACUUM ANALYZE tds_sync_queue"))
-        c.execute(text("ANALYZE tds_dead_letter_queue"))
+    seed(_engine(), rows, vacuum=True)
     return time.monotonic() - t0
 
 
