@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -18,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.support.procs import Process, free_port  # noqa: E402,F401  (one process toolkit for tests and bench)
+from tests.support.procs import Process, free_port, wait_worker_ready, worker_argv  # noqa: E402,F401  (one toolkit)
 from tests.support.procs import wait_http as _wait_http  # noqa: E402
 BIN = Path(sys.executable).parent
 
@@ -154,20 +153,8 @@ def start_gunicorn(name: str, app: str, port: int, profile: Path | None = None) 
 
 def start_worker(name: str, app: str, queues: str | None = None, profile: Path | None = None) -> Proc:
     """A real `celery worker -c 2` (same flags for ours and the floor), returned once ready."""
-    argv = [str(BIN / "celery"), "-A", app, "worker", "-l", "info", "-n", f"{name}@%h",
-            "-c", str(WORKER_CONCURRENCY), "--without-gossip", "--without-mingle"]
-    if queues:
-        argv += ["-Q", queues]
-    proc = Proc(name, wrap(argv, profile))
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if " ready." in proc.output():
-            return proc
-        if not proc.alive():
-            raise RuntimeError(f"{name} died:\n{proc.output()[-3000:]}")
-        time.sleep(0.05)
-    proc.stop()
-    raise RuntimeError(f"{name} not ready:\n{proc.output()[-3000:]}")
+    proc = Proc(name, wrap(worker_argv(app, name, WORKER_CONCURRENCY, queues), profile))
+    return wait_worker_ready(proc, timeout=90, interval=0.05)
 
 
 def process_tree(root: int) -> list[int]:

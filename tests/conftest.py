@@ -94,3 +94,13 @@ def redis_client():
     yield client
     client.flushdb()
     client.close()
+
+
+@pytest.fixture
+def client(db, redis_client):
+    """The receiver's Flask test client on a clean database and Redis."""
+    from webhook_app import create_app
+
+    app = create_app()
+    app.testing = True
+    return app.test_client()

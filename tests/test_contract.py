@@ -658,15 +658,6 @@ def app_client():
     return app.test_client()
 
 
-@pytest.fixture
-def client(db, redis_client):
-    from webhook_app import create_app
-
-    app = create_app()
-    app.testing = True
-    return app.test_client()
-
-
 def _events(db):
     with db.connect() as c:
         return c.execute(text("SELECT id, entity_type, entity_id, operation, status FROM tds_sync_queue ORDER BY id")).all()

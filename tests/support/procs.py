@@ -64,20 +64,28 @@ def start_receiver(env: dict[str, str], port: int, workers: int = 2) -> Process:
     return proc
 
 
-def start_worker(env: dict[str, str], name: str = "w1", queues: str | None = None, concurrency: int = 2) -> Process:
-    argv = [str(BIN / "celery"), "-A", "tasks", "worker", "-l", "info", "-n", f"{name}@%h", "-c", str(concurrency),
+def worker_argv(app: str, name: str, concurrency: int = 2, queues: str | None = None) -> list[str]:
+    """`celery -A <app> worker` as the tests and the bench run it (no gossip, no mingle)."""
+    argv = [str(BIN / "celery"), "-A", app, "worker", "-l", "info", "-n", f"{name}@%h", "-c", str(concurrency),
             "--without-gossip", "--without-mingle"]
-    if queues:
-        argv += ["-Q", queues]
-    proc = Process(f"worker-{name}", argv, env)
-    deadline = time.monotonic() + 60
+    return argv + ["-Q", queues] if queues else argv
+
+
+def wait_worker_ready(proc: Process, timeout: float = 60, interval: float = 0.2) -> Process:
+    """Return `proc` once Celery logs " ready."; stop it and raise (with its output) if it never does."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if " ready." in proc.output():
             return proc
         if not proc.alive():
-            raise RuntimeError(f"worker died:\n{proc.output()[-3000:]}")
-        time.sleep(0.2)
-    raise RuntimeError(f"worker not ready:\n{proc.output()[-3000:]}")
+            raise RuntimeError(f"{proc.name} died:\n{proc.output()[-3000:]}")
+        time.sleep(interval)
+    proc.stop()
+    raise RuntimeError(f"{proc.name} not ready:\n{proc.output()[-3000:]}")
+
+
+def start_worker(env: dict[str, str], name: str = "w1", queues: str | None = None, concurrency: int = 2) -> Process:
+    return wait_worker_ready(Process(f"worker-{name}", worker_argv("tasks", name, concurrency, queues), env))
 
 
 def wait_http(url: str, proc: Process | None = None, timeout: float = 30) -> None:

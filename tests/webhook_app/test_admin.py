@@ -7,14 +7,8 @@ from sqlalchemy import text
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.support.events import add_event
 from tests.support.webhooks import item
-from webhook_app import create_app
 
 AUTH = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
-
-
-@pytest.fixture
-def client(db, redis_client):
-    return create_app().test_client()
 
 
 def q(db, sql, **p):

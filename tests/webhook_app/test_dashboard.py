@@ -10,7 +10,6 @@ from models.db import reset_engine
 from models.settings import reset_settings
 from tests.conftest import TEST_ADMIN_TOKEN, TEST_WEBHOOK_SECRET
 from tests.tasks.test_health import seed, seed_dead_letters
-from webhook_app import create_app
 
 AUTH = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
 API = "/api/zoho/dashboard"
@@ -22,11 +21,6 @@ JSON_ENDPOINTS = [f"{API}/health", f"{API}/stats", f"{API}/queue", f"{API}/queue
 def quick_worker_probe(monkeypatch):
     """No worker runs here, so every probe would wait its whole timeout; a short one says the same."""
     monkeypatch.setattr("tasks.health.WORKER_TIMEOUT_SECONDS", 0.2)
-
-
-@pytest.fixture
-def client(db, redis_client):
-    return create_app().test_client()
 
 
 def q(db, sql, **params):

@@ -10,16 +10,8 @@ from sqlalchemy import text
 from models.db import reset_engine
 from models.settings import reset_settings
 from tests.support.webhooks import body_of, item, sign, signed_post
-from webhook_app import create_app
 
 URL = "/api/zoho/webhooks/products"
-
-
-@pytest.fixture
-def client(db, redis_client):
-    app = create_app()
-    app.testing = True
-    return app.test_client()
 
 
 def _events(db):
