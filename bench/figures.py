@@ -469,7 +469,7 @@ def full_pull(cfg: Config) -> list[Figure]:
     limit = 100 if real else 100_000
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    sandbox = Proc("sandbox", [str(BIN / "python"), "-m", "zoho.sandbox", "--port", str(port), "--seed", "42",
+    sandbox = Proc("sandbox", [str(BIN / "python"), "-m", "zoho_sandbox", "--port", str(port), "--seed", "42",
                                "--scale", str(cfg.pull_scale), "--rate-limit", str(limit),
                                "--daily-limit", "1000000"])
     saved = {k: os.environ.get(k) for k in [*ZOHO_ENV, "ZOHO_API_BASE_URL", "ZOHO_ACCOUNTS_URL",

@@ -18,7 +18,7 @@ LMT_BASE = dt.datetime(2025, 11, 4, 0, 0, 0, tzinfo=dt.timezone(dt.timedelta(hou
 
 @lru_cache(maxsize=1)
 def _templates() -> tuple[list[dict], list[dict]]:
-    from zoho.sandbox.app import create_sandbox_app
+    from zoho_sandbox.app import create_sandbox_app
 
     client = create_sandbox_app().test_client()
     items = client.get("/sandbox/records/products").get_json()["records"]

@@ -33,7 +33,7 @@ def stack() -> None:
               help="Run the local Zoho sandbox (options: see `zohosync sandbox --help-sandbox`).")
 @click.pass_context
 def sandbox(ctx) -> None:
-    from zoho.sandbox.__main__ import main as sandbox_main
+    from zoho_sandbox.__main__ import main as sandbox_main
 
     args = list(ctx.args)
     sys.exit(sandbox_main(["--help" if a == "--help-sandbox" else a for a in args]) or 0)

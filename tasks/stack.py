@@ -82,7 +82,7 @@ def processes(env: dict[str, str], sandbox: bool) -> list[Proc]:
     s = get_settings()
     procs: list[Proc] = []
     if sandbox:
-        procs.append(Proc("sandbox", [sys.executable, "-m", "zoho.sandbox", "--port", str(s.sandbox_port),
+        procs.append(Proc("sandbox", [sys.executable, "-m", "zoho_sandbox", "--port", str(s.sandbox_port),
                                       "--live", "--webhook-url", f"http://127.0.0.1:{s.web_port}",
                                       "--webhook-secret", env.get("ZOHO_WEBHOOK_SECRET", ""),
                                       "--drop-rate", env.get("SANDBOX_DROP_RATE", "0.1")]))

@@ -12,7 +12,7 @@ from tests.support.procs import wait_for
 from tests.tasks.bulk_support import (
     Zoho, customer_rows, point_client_at, product_rows, sandbox_customers, sandbox_products,
 )
-from zoho.sandbox.server import SandboxServer
+from zoho_sandbox.server import SandboxServer
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ from tests.tasks.bulk_support import (
 from zoho.client import ZohoClient
 from zoho.entities import get_entity
 from zoho.errors import PermanentError, TransientError
-from zoho.sandbox.server import SandboxServer
+from zoho_sandbox.server import SandboxServer
 
 SCALE = 0.02
 ITEMS = "/inventory/v1/items"

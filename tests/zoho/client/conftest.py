@@ -74,7 +74,7 @@ def sandbox_process() -> Iterator[str]:
     port = _free_port()
     log = open(os.devnull, "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zoho.sandbox", "--port", str(port), "--seed", "42", "--scale", SCALE],
+        [sys.executable, "-m", "zoho_sandbox", "--port", str(port), "--seed", "42", "--scale", SCALE],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.zoho.sandbox.conftest import Zoho
-from zoho.sandbox.data import ENTITIES, parse_time
+from tests.zoho_sandbox.conftest import Zoho
+from zoho_sandbox.data import ENTITIES, parse_time
 
 LIST_AND_DETAIL = {
     "products": ("/inventory/v1/items", "items", "item", "item_id"),

@@ -7,9 +7,9 @@ from collections import Counter
 
 import pytest
 
-from tests.zoho.sandbox.conftest import Zoho
-from zoho.sandbox.data import COLLECTIONS, SandboxOrg
-from zoho.sandbox.generator import BASE_COUNTS
+from tests.zoho_sandbox.conftest import Zoho
+from zoho_sandbox.data import COLLECTIONS, SandboxOrg
+from zoho_sandbox.generator import BASE_COUNTS
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+0300$")
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -180,7 +180,7 @@ def test_same_seed_same_data_across_processes() -> None:
 
     script = (
         "import hashlib, json\n"
-        "from zoho.sandbox.data import COLLECTIONS, SandboxOrg\n"
+        "from zoho_sandbox.data import COLLECTIONS, SandboxOrg\n"
         "org = SandboxOrg.generate(11, 0.1)\n"
         "data = {n: org.list_page(n, per_page=10**6, summary=False)[0] for n in COLLECTIONS}\n"
         "print(hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest())\n"

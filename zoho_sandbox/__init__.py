@@ -3,14 +3,14 @@
 It is the Zoho peer of every end-to-end test and the embedded default of `make run`:
 OAuth token endpoint, paged and filtered list/detail endpoints, rate limits, injected
 failures, and signed webhooks fired at the receiver as records change (live mode).
-Run it with `python -m zoho.sandbox --port 8765 --seed 42`.
+Run it with `python -m zoho_sandbox --port 8765 --seed 42`.
 """
 
-from zoho.sandbox.app import create_sandbox_app, sandbox_of
-from zoho.sandbox.data import ENTITIES, SandboxOrg
-from zoho.sandbox.runtime import Sandbox, SandboxOptions
-from zoho.sandbox.server import SandboxServer
-from zoho.sandbox.signing import sign, verify
+from zoho_sandbox.app import create_sandbox_app, sandbox_of
+from zoho_sandbox.data import ENTITIES, SandboxOrg
+from zoho_sandbox.runtime import Sandbox, SandboxOptions
+from zoho_sandbox.server import SandboxServer
+from zoho_sandbox.signing import sign, verify
 
 __all__ = [
     "ENTITIES",

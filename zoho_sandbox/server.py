@@ -1,7 +1,7 @@
 """Serving a sandbox app with werkzeug's threaded server, in the foreground or in a background thread.
 
 Tests and end-to-end suites start a sandbox on a free port in-process
-(`with SandboxServer(scale=0.1) as sb: sb.url`); `python -m zoho.sandbox` serves one
+(`with SandboxServer(scale=0.1) as sb: sb.url`); `python -m zoho_sandbox` serves one
 in the foreground. Both use `werkzeug.serving.make_server(..., threaded=True)`.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from zoho.sandbox.app import create_sandbox_app, sandbox_of
-from zoho.sandbox.runtime import Sandbox
+from zoho_sandbox.app import create_sandbox_app, sandbox_of
+from zoho_sandbox.runtime import Sandbox
 
 
 class SandboxServer:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-from tests.zoho.sandbox.conftest import Receiver, Zoho
-from zoho.sandbox.data import parse_time
+from tests.zoho_sandbox.conftest import Receiver, Zoho
+from zoho_sandbox.data import parse_time
 
 
 def _tick(zoho: Zoho, ticks: int, changes: int) -> list[dict]:

@@ -1,4 +1,4 @@
-"""`python -m zoho.sandbox`: options, environment defaults, and a real foreground server."""
+"""`python -m zoho_sandbox`: options, environment defaults, and a real foreground server."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 
 import requests
 
-from zoho.sandbox.__main__ import build_parser
+from zoho_sandbox.__main__ import build_parser
 
 
 def test_options_and_their_defaults() -> None:
@@ -47,7 +47,7 @@ def test_module_serves_until_terminated() -> None:
         [
             sys.executable,
             "-m",
-            "zoho.sandbox",
+            "zoho_sandbox",
             "--port",
             str(port),
             "--seed",

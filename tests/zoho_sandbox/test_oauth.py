@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.zoho.sandbox.conftest import Zoho
+from tests.zoho_sandbox.conftest import Zoho
 
 
 def test_refresh_grant_issues_a_bearer_token_for_this_server(zoho: Zoho) -> None:
@@ -19,7 +19,7 @@ def test_refresh_grant_issues_a_bearer_token_for_this_server(zoho: Zoho) -> None
 
 
 def test_token_endpoint_accepts_form_parameters_too(zoho: Zoho) -> None:
-    from tests.zoho.sandbox.conftest import CREDENTIALS
+    from tests.zoho_sandbox.conftest import CREDENTIALS
 
     response = zoho.session.post(f"{zoho.base}/oauth/v2/token", data=CREDENTIALS)
     assert response.status_code == 200 and response.json()["access_token"]

@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zoho.sandbox import generator as gen
-from zoho.sandbox.generator import DEFAULT_ORG_ID, ORG_TZ, fmt_time
+from zoho_sandbox import generator as gen
+from zoho_sandbox.generator import DEFAULT_ORG_ID, ORG_TZ, fmt_time
 
 
 @dataclass(frozen=True)

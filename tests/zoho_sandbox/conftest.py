@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from zoho.sandbox import SandboxServer, verify
+from zoho_sandbox import SandboxServer, verify
 
 ORG_ID = "748369814"
 SCALE = 0.1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.zoho.sandbox.conftest import Zoho
+from tests.zoho_sandbox.conftest import Zoho
 
 
 def test_calls_past_the_per_minute_limit_get_429_with_retry_after(zoho: Zoho) -> None:

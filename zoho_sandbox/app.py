@@ -18,7 +18,7 @@ from typing import Any
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from zoho.sandbox.data import (
+from zoho_sandbox.data import (
     COLLECTIONS,
     WAREHOUSES,
     Change,
@@ -28,8 +28,8 @@ from zoho.sandbox.data import (
     UnknownEntity,
     parse_time,
 )
-from zoho.sandbox.images import image_bytes
-from zoho.sandbox.runtime import ConfigError, Sandbox, SandboxOptions
+from zoho_sandbox.images import image_bytes
+from zoho_sandbox.runtime import ConfigError, Sandbox, SandboxOptions
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
     """
     opts = SandboxOptions(**options)
     sandbox = Sandbox(opts, org)
-    app = Flask("zoho.sandbox")
+    app = Flask("zoho_sandbox")
     app.extensions["zoho_sandbox"] = sandbox
     if opts.live:
         sandbox.live.start()

@@ -17,7 +17,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from zoho.sandbox.generator import ORG_TZ
+from zoho_sandbox.generator import ORG_TZ
 
 REFRESH_WINDOW_SECONDS = 600
 MAX_REFRESHES_PER_WINDOW = 10

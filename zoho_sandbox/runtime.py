@@ -13,17 +13,17 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from zoho.sandbox.data import ENTITIES, Change, SandboxOrg
-from zoho.sandbox.generator import DEFAULT_ORG_ID
-from zoho.sandbox.limits import ApiLimiter, TokenIssuer
-from zoho.sandbox.webhooks import Delivery, WebhookSender
+from zoho_sandbox.data import ENTITIES, Change, SandboxOrg
+from zoho_sandbox.generator import DEFAULT_ORG_ID
+from zoho_sandbox.limits import ApiLimiter, TokenIssuer
+from zoho_sandbox.webhooks import Delivery, WebhookSender
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class SandboxOptions:
-    """Everything `python -m zoho.sandbox` and `create_sandbox_app(**options)` accept."""
+    """Everything `python -m zoho_sandbox` and `create_sandbox_app(**options)` accept."""
 
     seed: int = 42
     scale: float = 1.0
@@ -122,7 +122,7 @@ class Sandbox:
         self._by_path: dict[str, int] = {}
         self._injected = 0
         self._chance = random.Random(f"{options.seed}:chance")
-        from zoho.sandbox.live import LiveRunner  # live imports runtime types
+        from zoho_sandbox.live import LiveRunner  # live imports runtime types
 
         self.live = LiveRunner(self)
 

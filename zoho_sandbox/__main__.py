@@ -1,4 +1,4 @@
-"""`python -m zoho.sandbox` (and `zohosync sandbox`): serve the Zoho sandbox in the foreground.
+"""`python -m zoho_sandbox` (and `zohosync sandbox`): serve the Zoho sandbox in the foreground.
 
 Every option has a `SANDBOX_<NAME>` environment variable as its default
 (`SANDBOX_PORT`, `SANDBOX_SEED`, `SANDBOX_WEBHOOK_URL`, …), so `make run` and
@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from werkzeug.serving import make_server
 
-from zoho.sandbox.app import create_sandbox_app, sandbox_of
-from zoho.sandbox.runtime import SandboxOptions
+from zoho_sandbox.app import create_sandbox_app, sandbox_of
+from zoho_sandbox.runtime import SandboxOptions
 
-log = logging.getLogger("zoho.sandbox")
+log = logging.getLogger("zoho_sandbox")
 
 
 def _env(name: str, default: object) -> object:
@@ -34,7 +34,7 @@ def _flag(name: str) -> bool:
 def build_parser() -> argparse.ArgumentParser:
     d = SandboxOptions()
     p = argparse.ArgumentParser(
-        prog="python -m zoho.sandbox", description="A local HTTP server that behaves like Zoho Books / Inventory."
+        prog="python -m zoho_sandbox", description="A local HTTP server that behaves like Zoho Books / Inventory."
     )
     p.add_argument("--host", default=_env("host", "127.0.0.1"))
     p.add_argument("--port", type=int, default=int(_env("port", 8765)))

@@ -6,8 +6,8 @@ import datetime as dt
 
 import pytest
 
-from tests.zoho.sandbox.conftest import ORG_ID, Zoho
-from zoho.sandbox.data import parse_time
+from tests.zoho_sandbox.conftest import ORG_ID, Zoho
+from zoho_sandbox.data import parse_time
 
 DOCUMENTS = [
     ("/books/v3/invoices", "invoices", "invoice", "invoice_id"),

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import requests
 
-from zoho.sandbox.signing import sign
+from zoho_sandbox.signing import sign
 
 log = logging.getLogger(__name__)
 

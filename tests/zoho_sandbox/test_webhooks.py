@@ -6,9 +6,9 @@ import hashlib
 import hmac
 import json
 
-from tests.zoho.sandbox.conftest import WEBHOOK_SECRET, Receiver, Zoho
-from zoho.sandbox import sign
-from zoho.sandbox.signing import signing_payload
+from tests.zoho_sandbox.conftest import WEBHOOK_SECRET, Receiver, Zoho
+from zoho_sandbox import sign
+from zoho_sandbox.signing import signing_payload
 
 
 def test_sign_is_hmac_sha256_hex_over_sorted_query_then_body() -> None:

@@ -14,10 +14,10 @@ import random
 import threading
 from typing import TYPE_CHECKING, Any
 
-from zoho.sandbox.data import RecordNotFound
+from zoho_sandbox.data import RecordNotFound
 
 if TYPE_CHECKING:
-    from zoho.sandbox.runtime import Sandbox
+    from zoho_sandbox.runtime import Sandbox
 
 log = logging.getLogger(__name__)
 
