@@ -29,6 +29,12 @@ class SyncedMixin:
     raw: Mapped[dict[str, Any] | None]
 
 
+class CustomFieldsMixin:
+    """Zoho custom fields (`custom_fields[]`, `custom_field_hash`, top-level `cf_*`) keyed by api name and label."""
+
+    custom_fields: Mapped[dict[str, Any] | None]
+
+
 class AddressMixin:
     """Billing and shipping addresses, flattened, as Zoho contacts carry them."""
 
@@ -50,7 +56,7 @@ class AddressMixin:
     shipping_phone: Mapped[str | None]
 
 
-class Product(SyncedMixin, Base):
+class Product(SyncedMixin, CustomFieldsMixin, Base):
     __tablename__ = "products"
     zoho_key = "zoho_item_id"
 
@@ -63,6 +69,13 @@ class Product(SyncedMixin, Base):
     unit: Mapped[str | None]
     brand: Mapped[str | None]
     category_name: Mapped[str | None]
+    barcode: Mapped[str | None]
+    """The first of Zoho's `ean`, `upc`, `isbn`, `part_number` that is set (each also kept in its own column)."""
+    ean: Mapped[str | None]
+    upc: Mapped[str | None]
+    isbn: Mapped[str | None]
+    part_number: Mapped[str | None]
+    sync_status: Mapped[str | None]
     item_type: Mapped[str | None]
     product_type: Mapped[str | None]
     status: Mapped[str | None]
@@ -87,7 +100,7 @@ class Product(SyncedMixin, Base):
     """Consecutive failed fetches (NULL: none); a success clears it. Failed products are retried on the next run."""
 
 
-class _Contact(SyncedMixin, AddressMixin):
+class _Contact(SyncedMixin, CustomFieldsMixin, AddressMixin):
     zoho_key = "zoho_contact_id"
 
     zoho_contact_id: Mapped[ZohoId] = mapped_column(unique=True)
@@ -107,6 +120,12 @@ class _Contact(SyncedMixin, AddressMixin):
     credit_limit: Mapped[Money | None]
     tax_number: Mapped[str | None]
     notes: Mapped[str | None]
+    contact_type: Mapped[str | None]
+    contact_person_name: Mapped[str | None]
+    """The primary contact person (else the first one) of `contact_persons[]`."""
+    contact_person_email: Mapped[str | None]
+    contact_person_phone: Mapped[str | None]
+    contact_person_mobile: Mapped[str | None]
 
 
 class Customer(_Contact, Base):
@@ -123,10 +142,29 @@ class Vendor(_Contact, Base):
     unused_credits: Mapped[Money | None]
 
 
+class ContactPerson(SyncedMixin, Base):
+    """A person of a Zoho contact (customer, vendor or both), from the contact's `contact_persons[]`."""
+
+    __tablename__ = "contact_persons"
+    zoho_key = "zoho_contact_person_id"
+
+    zoho_contact_person_id: Mapped[ZohoId] = mapped_column(unique=True)
+    zoho_contact_id: Mapped[ZohoId | None] = mapped_column(index=True)
+    salutation: Mapped[str | None]
+    first_name: Mapped[str | None]
+    last_name: Mapped[str | None]
+    email: Mapped[str | None]
+    phone: Mapped[str | None]
+    mobile: Mapped[str | None]
+    designation: Mapped[str | None]
+    department: Mapped[str | None]
+    is_primary_contact: Mapped[bool | None]
+
+
 # --- documents: a header row (SyncedMixin) plus its line set, replaced as a whole ---------------
 
 
-class _Document(SyncedMixin, AddressMixin):
+class _Document(SyncedMixin, CustomFieldsMixin, AddressMixin):
     """Header columns the five Zoho documents share; each names its own id, number and date."""
 
     status: Mapped[str | None]
@@ -137,7 +175,11 @@ class _Document(SyncedMixin, AddressMixin):
     tax_total: Mapped[Money | None]
     discount: Mapped[Money | None]
     discount_type: Mapped[str | None]
+    """'percentage' when Zoho's header discount reads like "10%", 'amount' otherwise (Zoho's own
+    `discount_type`, entity_level / item_level, stays in `raw`)."""
+    discount_amount: Mapped[Money | None]
     discount_total: Mapped[Money | None]
+    is_inclusive_tax: Mapped[bool | None]
     shipping_charge: Mapped[Money | None]
     adjustment: Mapped[Money | None]
     total: Mapped[Money | None]
@@ -187,6 +229,9 @@ class _LineItem:
     tax_percentage: Mapped[Money | None]
     tax_amount: Mapped[Money | None]
     item_total: Mapped[Money | None]
+    zoho_location_id: Mapped[str | None]
+    """The line's location (`location_id`, or `warehouse_id` on older organisations)."""
+    location_name: Mapped[str | None]
 
 
 class Invoice(_CustomerDocument, Base):
@@ -199,6 +244,9 @@ class Invoice(_CustomerDocument, Base):
     payment_made: Mapped[Money | None]
     credits_applied: Mapped[Money | None]
     zoho_salesorder_id: Mapped[ZohoId | None]
+    tds_amount: Mapped[Money | None]
+    tds_tax_id: Mapped[str | None]
+    tds_tax_name: Mapped[str | None]
 
 
 class InvoiceLineItem(_LineItem, Base):
@@ -216,6 +264,9 @@ class Bill(_VendorDocument, Base):
     bill_number: Mapped[str | None]
     bill_date: Mapped[dt.date | None]
     payment_made: Mapped[Money | None]
+    tds_amount: Mapped[Money | None]
+    tds_tax_id: Mapped[str | None]
+    tds_tax_name: Mapped[str | None]
 
 
 class BillLineItem(_LineItem, Base):
@@ -292,7 +343,7 @@ class PurchaseOrderLineItem(_LineItem, Base):
 # --- warehouses and stock ----------------------------------------------------------------------
 
 
-class Warehouse(SyncedMixin, Base):
+class Warehouse(SyncedMixin, CustomFieldsMixin, Base):
     """A Zoho location (current orgs) or warehouse (older orgs): the two share their ids."""
 
     __tablename__ = "warehouses"
@@ -346,7 +397,7 @@ class StockLevel(Base):
 # --- price lists ---------------------------------------------------------------------------------
 
 
-class PriceList(SyncedMixin, Base):
+class PriceList(SyncedMixin, CustomFieldsMixin, Base):
     __tablename__ = "price_lists"
     zoho_key = "zoho_pricebook_id"
 
@@ -388,7 +439,7 @@ class PriceListItem(Base):
 # --- payments ------------------------------------------------------------------------------------
 
 
-class Payment(SyncedMixin, Base):
+class Payment(SyncedMixin, CustomFieldsMixin, Base):
     """A customer payment (received) or a vendor payment (made), told apart by `payment_type`."""
 
     __tablename__ = "payments"

@@ -240,7 +240,7 @@ class Puller:
         page = 1
         while True:
             body = self._get(source, {**params, "page": page})
-            rows = body.get(source.list_key) or []
+            rows = source.rows_in(body) or []
             if since is not None and not source.filters_honoured:
                 rows = [r for r in rows if (_row_lmt(r) or since) >= since]  # Zoho ignored the filter
             yield rows
@@ -253,7 +253,7 @@ class Puller:
         while True:
             body = self._get(source, {"per_page": PER_PAGE, "page": page, "last_modified_time": _fmt_since(cursor),
                                       "sort_column": "last_modified_time", "sort_order": "A"})
-            rows = body.get(source.list_key) or []
+            rows = source.rows_in(body) or []
             more = bool((body.get("page_context") or {}).get("has_more_page"))
             yield rows
             if not more or not rows:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from models.db import get_engine
 from models.queue import EVENT_STATUSES
 from models.settings import get_settings
+from models.shape_warnings import shape_warning_counts
 from tasks.health import (
     NOT_COMPLETED,
     completed_per_entity_windows,
@@ -376,6 +377,7 @@ def metrics():
     hours = _int_arg("hours", HISTORY_HOURS, 1, 48)
     with get_engine().connect() as conn:
         data = metrics_data(conn, hours)
+        data["shape_warnings"] = shape_warning_counts(conn)  # records accepted with odd field shapes, per entity
     return jsonify({"generated_at": iso(dt.datetime.now(dt.timezone.utc)), **data, "zoho": zoho_data(),
                     "webhook_refusals": refusal_counts()})
 
@@ -481,6 +483,7 @@ def page_context() -> dict[str, Any]:
             ctx["failures"] = recent_failures(conn)
             ctx["dead_letters"] = dead_letters(conn)
             ctx["alerts"] = alerts(conn)
+            ctx["shape_warnings"] = shape_warning_counts(conn)
     except SQLAlchemyError as e:
         ctx["db_error"] = f"The database did not answer ({type(e).__name__})."
     if not ctx["db_error"]:

@@ -11,17 +11,16 @@ import logging
 from collections import Counter
 
 from flask import Blueprint, current_app, jsonify, request
-from marshmallow import ValidationError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from models.db import get_autocommit_engine
 from models.events import make_event, record_event
 from models.settings import get_settings
+from models.shape_warnings import record_shape_warning
 from tasks.publish import publish_event
 from webhook_app.signature import SIGNATURE_HEADER, TOKEN_HEADERS, signature_valid, token_valid
 from zoho.entities import get_entity
-from zoho.errors import MappingError
 from zoho.fields import nul_path
 from zoho.mapper import last_modified
 
@@ -119,14 +118,12 @@ def receive(entity: str):
         return refuse(422, "invalid", "not a record of this entity",
                       errors={ent.record_key: [f"expected a JSON object under {ent.record_key!r}"]})
     key, record = unwrapped
-    try:
-        ent.validator.load(record, partial=operation == "delete")
-        zoho_id = ent.record_id(record)
-        lmt = last_modified(record)
-    except ValidationError as e:
-        return refuse(422, "invalid", "record failed validation", errors={key: e.messages})
-    except MappingError as e:
-        return refuse(422, "invalid", "record failed validation", errors={key: [str(e)]})
+    # Only an unusable record is refused (no id, unreadable version); other odd shapes are warnings.
+    fatal, warnings = ent.check(record, operation)
+    if fatal:
+        return refuse(422, "invalid", "record failed validation", errors={key: fatal})
+    zoho_id = ent.record_id(record)
+    lmt = last_modified(record)
 
     # 4. record (the 2xx waits for this commit)
     event = make_event(ent.name, zoho_id, operation, {key: record}, lmt,
@@ -140,11 +137,23 @@ def receive(entity: str):
                         "message": "event not recorded; retry later"}), 503
     if not created:
         return jsonify({"status": "duplicate", "event_id": event_id}), 200
+    if warnings:
+        _count_shape_warning(ent.name, warnings, zoho_id)
 
     # 5. publish (after the commit; failure leaves the row pending for the healer)
     publish_event(ent.name, event_id)
     log.debug("webhook recorded", extra={"event_id": event_id, "entity": ent.name, "entity_id": zoho_id})
     return jsonify({"status": "queued", "event_id": event_id}), 202
+
+
+def _count_shape_warning(entity: str, fields: list[str], zoho_id: str) -> None:
+    """Persist one shape warning; the event is already committed, so a failure here is only logged."""
+    try:
+        with get_autocommit_engine().connect() as conn:
+            record_shape_warning(conn, entity, fields, zoho_id)
+    except DBAPIError as e:
+        log.warning("shape warning not counted: %s", type(e).__name__, extra={"entity": entity})
+    log.info("record accepted with unexpected shapes", extra={"entity": entity, "entity_id": zoho_id})
 
 
 def _record(event) -> tuple[int, bool]:

@@ -153,7 +153,7 @@ class ZohoClient:
         page = 1
         while True:
             body = self.get(source.service, source.path, {**params, "page": page}, priority)
-            rows = body.get(source.list_key) or []
+            rows = source.rows_in(body) or []
             context = body.get("page_context") or {}
             if not isinstance(rows, list):
                 raise PermanentError(f"Zoho {source.service} GET {source.path}: '{source.list_key}' is not a list")
@@ -170,7 +170,7 @@ class ZohoClient:
         """The full record (documents: with line items) under `source.record_key`, by detail GET."""
         path = f"{source.path.rstrip('/')}/{quote(str(zoho_id), safe='')}"
         body = self.get(source.service, path, priority=priority)
-        record = body.get(source.record_key)
+        record = source.record_in(body)
         if not isinstance(record, dict):
             raise PermanentError(f"Zoho {source.service} GET {path}: answer has no '{source.record_key}' record")
         return record

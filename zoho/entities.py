@@ -20,6 +20,33 @@ from zoho.errors import MappingError
 from zoho.fields import to_zoho_id
 from zoho.mapper import TransformContext, last_modified
 
+VERSION_FIELDS = ("last_modified_time", "updated_time")
+
+
+ENVELOPE_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    # Zoho spells several envelope keys two ways (Books vs Inventory, list vs detail; the
+    # OpenAPI specs in zoho-openapi/ show both): every spelling is read, the canonical first.
+    "salesorder": ("sales_order",),
+    "salesorders": ("sales_orders",),
+    "purchaseorder": ("purchase_order",),
+    "purchaseorders": ("purchase_orders",),
+    "creditnote": ("credit_note",),
+    "creditnotes": ("credit_notes",),
+    "payment": ("customerpayment", "customer_payment"),
+    "customerpayments": ("customer_payments",),
+    "vendorpayment": ("vendor_payment",),
+    "vendorpayments": ("vendor_payments",),
+    "pricebook": ("price_book", "pricelist", "price_list"),
+    "pricebooks": ("price_books", "pricelists", "price_lists"),
+    "location": ("warehouse",),
+    "warehouse": ("location",),
+})
+
+
+def envelope_keys(key: str) -> tuple[str, ...]:
+    """`key` and every other spelling Zoho uses for it."""
+    return (key, *ENVELOPE_ALIASES.get(key, ()))
+
 
 @dataclass(frozen=True)
 class ApiSource:
@@ -36,6 +63,20 @@ class ApiSource:
     # Where Zoho has moved a list (`/locations` on current organisations, `/settings/warehouses`
     # or `/warehouses` on older ones): tried in order when this path answers "no such URL".
     fallbacks: tuple["ApiSource", ...] = ()
+
+    def rows_in(self, body: Mapping[str, Any]) -> Any:
+        """The list rows of a list answer, under `list_key` or another spelling of it ([] if none)."""
+        for key in envelope_keys(self.list_key):
+            if body.get(key) is not None:
+                return body[key]
+        return []
+
+    def record_in(self, body: Mapping[str, Any]) -> Any:
+        """The record of a detail answer, under `record_key` or another spelling of it (None if none)."""
+        for key in envelope_keys(self.record_key):
+            if isinstance(body.get(key), dict):
+                return body[key]
+        return None
 
     @property
     def key(self) -> str:
@@ -112,6 +153,29 @@ class Entity:
                     return zid
         raise MappingError(f"{self.name}: record has no {' / '.join(self.record_keys.values())}")
 
+    def check(self, record: dict[str, Any], operation: str = "upsert") -> tuple[dict[str, Any], list[str]]:
+        """The receiver's validation: (fatal errors, shape warnings).
+
+        Fatal is only what makes the record unusable: no readable id, an unreadable
+        version (`last_modified_time`). Any other field of an unexpected shape (an array
+        of addresses, an object where a number belongs) is a shape warning: the record is
+        accepted, kept verbatim in `raw`, and lands with the fields that were usable.
+        """
+        errors = self.validator.validate(record, partial=operation == "delete")
+        strict = set(self.record_keys.values()) | set(VERSION_FIELDS)
+        fatal = {k: v for k, v in errors.items() if k in strict}
+        warnings = sorted(k for k in errors if k not in strict)
+        if not fatal:
+            try:
+                self.record_id(record)
+            except MappingError as e:
+                fatal[next(iter(self.record_keys.values()))] = [str(e)]
+            try:
+                last_modified(record)
+            except MappingError as e:
+                fatal["last_modified_time"] = [str(e)]
+        return fatal, warnings
+
     def to_records(self, record: dict[str, Any], ctx: TransformContext) -> list[Record]:
         if ctx.operation == "delete":
             return self.on_delete(self, record, ctx)
@@ -131,6 +195,7 @@ _MODULES = (
     "payments",
     "sales_orders",
     "purchase_orders",
+    "contacts_route",
 )
 
 _registry: dict[str, Entity] | None = None

@@ -127,6 +127,73 @@ def custom_field(record: dict, api_name: str) -> Any:
     return None
 
 
+def pick_address(value: Any) -> dict | None:
+    """One address from what Zoho sends: a mapping, or (Inventory bills / purchase orders) an array of
+    them, of which the one marked default wins, else the first; anything else is no address."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, list):
+        candidates = [a for a in value if isinstance(a, dict)]
+        for a in candidates:
+            if any(to_bool(a.get(k)) for k in ("is_default", "is_default_address", "is_primary")):
+                return a
+        return candidates[0] if candidates else None
+    return None
+
+
+def custom_fields_of(record: dict) -> dict[str, Any] | None:
+    """Every custom field of a record keyed by api name (`cf_…`) and by label; None when it has none.
+
+    Sources, first wins per key: `custom_fields[]` (`api_name` / `label` / `placeholder`), then
+    `custom_field_hash` (`cf_x_unformatted` read as `cf_x`), then top-level `cf_*` keys (Books
+    webhooks flatten them). Entries of an unexpected shape are skipped (`raw` keeps them).
+    """
+    out: dict[str, Any] = {}
+    found = False
+    entries = record.get("custom_fields")
+    if isinstance(entries, list):
+        found = True
+        for cf in entries:
+            if not isinstance(cf, dict):
+                continue
+            value = cf.get("value")
+            for name_key in ("api_name", "placeholder", "label"):
+                name = cf.get(name_key)
+                if isinstance(name, str) and name.strip():
+                    out.setdefault(name.strip(), value)
+            if not any(isinstance(cf.get(k), str) and cf.get(k).strip() for k in ("api_name", "placeholder", "label")):
+                cid = to_text(cf.get("customfield_id")) if not isinstance(cf.get("customfield_id"), (dict, list)) else None
+                if cid:
+                    out.setdefault(cid, value)
+    hashed = record.get("custom_field_hash")
+    if isinstance(hashed, dict):
+        found = True
+        for key, value in hashed.items():
+            if key.endswith("_unformatted"):
+                out.setdefault(key[: -len("_unformatted")], value)
+        for key, value in hashed.items():
+            if not key.endswith("_unformatted"):
+                out.setdefault(key, value)
+    for key, value in record.items():
+        if isinstance(key, str) and key.startswith("cf_") and not key.endswith("_unformatted"):
+            found = True
+            unformatted = record.get(f"{key}_unformatted")
+            out.setdefault(key, value if unformatted is None else unformatted)
+    if not found:
+        return None
+    return out
+
+
+def discount_kind(value: Any) -> str | None:
+    """'percentage' for a discount written like "10%", 'amount' for a plain number; None when empty."""
+    if value is None or isinstance(value, (bool, dict, list)):
+        return None
+    text = str(value).strip()
+    if not text:
+        return None
+    return "percentage" if text.endswith("%") else "amount"
+
+
 # --- marshmallow fields: the same readers at the edge, raising ValidationError from the cause ---
 
 

@@ -7,11 +7,11 @@ Mapping has no I/O; a reader that cannot read a value raises `MappingError`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from zoho.errors import MappingError
-from zoho.fields import to_datetime, to_text
+from zoho.fields import custom_fields_of, to_datetime, to_text
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,11 @@ class TransformContext:
     record_key: str = ""  # the body key the record came under (`payment` vs `vendorpayment`)
     consumer_pricebook: str = "Consumer Price List"
     wholesale_pricebook: str = "Wholesale Price List"
+    warnings: list[str] = field(default_factory=list, compare=False, hash=False)
+    """Fields left out because their shape was unexpected (the record still lands; `raw` keeps them)."""
+
+    def warn(self, where: str) -> None:
+        self.warnings.append(where)
 
 
 def mapping(column: str) -> Callable[[Callable], Callable]:
@@ -37,6 +42,11 @@ def mapping(column: str) -> Callable[[Callable], Callable]:
 
 SKIP = object()
 """Returned by a `@mapping` method to leave the column out (keep whatever the ERP has)."""
+
+
+STRICT_COLUMNS = frozenset({"zoho_last_modified_at"})
+"""Columns whose unreadable value makes the record unusable (its version); every other column is
+left out with a shape warning instead."""
 
 
 class Mapper:
@@ -62,23 +72,46 @@ class Mapper:
         List rows are summaries of the detail record: a column is only written when the
         record carries the field (`""` or null then means "empty" and writes NULL), so a
         pulled list row never blanks what a full webhook record filled in.
+
+        A value of an unexpected shape (an object where a number was expected, text that is
+        no number) leaves its column out and is noted in `ctx.warnings`; only the version
+        (`STRICT_COLUMNS`) is fatal.
         """
         out: dict[str, Any] = {}
         for zoho_field, column, reader in self.direct:
             if zoho_field in record:
-                out[column] = self.read(record, zoho_field, reader)
+                try:
+                    out[column] = self.read(record, zoho_field, reader)
+                except MappingError:
+                    if column in STRICT_COLUMNS:
+                        raise
+                    self.ctx.warn(zoho_field)
         for column, method in self._mappings:
-            value = getattr(self, method)(record)
+            try:
+                value = getattr(self, method)(record)
+            except MappingError as e:
+                if column in STRICT_COLUMNS:
+                    raise
+                self.ctx.warn(getattr(e, "field", None) or column)
+                continue
             if value is not SKIP:
                 out[column] = value
         return out
 
     @staticmethod
     def read(record: dict[str, Any], zoho_field: str, reader: Callable[[Any], Any] = to_text) -> Any:
+        """One field through a scalar reader; an object or array where a scalar belongs is a `MappingError`."""
+        value = record.get(zoho_field)
+        if isinstance(value, (dict, list)):
+            err = MappingError(f"field {zoho_field!r}: expected a scalar, got {type(value).__name__}")
+            err.field = zoho_field  # type: ignore[attr-defined]
+            raise err
         try:
-            return reader(record.get(zoho_field))
+            return reader(value)
         except (ValueError, TypeError) as e:
-            raise MappingError(f"field {zoho_field!r}: {e}") from e
+            err = MappingError(f"field {zoho_field!r}: {e}")
+            err.field = zoho_field  # type: ignore[attr-defined]
+            raise err from e
 
     def first(self, record: dict[str, Any], names: tuple[str, ...], reader: Callable[[Any], Any] = to_text) -> Any:
         """The first of `names` the record carries (Zoho renames fields across APIs), else `SKIP`."""
@@ -113,6 +146,15 @@ class SyncedMapper(Mapper):
     @mapping("raw")
     def raw(self, r):
         return r
+
+
+class CustomFieldsMapper(SyncedMapper):
+    """A main record that keeps Zoho's custom fields in `custom_fields` (JSONB)."""
+
+    @mapping("custom_fields")
+    def custom_fields(self, r):
+        found = custom_fields_of(r)
+        return SKIP if found is None else found
 
 
 def last_modified(record: dict[str, Any]) -> Any:

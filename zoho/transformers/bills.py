@@ -8,7 +8,14 @@ from __future__ import annotations
 from models.erp import Bill, BillLineItem
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDecimal, ZohoId, ZohoText, to_decimal
-from zoho.transformers.documents import DocumentType, VendorDocumentMapper, VendorDocumentSchema, numbered
+from zoho.transformers.documents import (
+    DocumentType,
+    PurchaseLineMapper,
+    TdsMapper,
+    VendorDocumentMapper,
+    VendorDocumentSchema,
+    numbered,
+)
 
 
 class BillSchema(VendorDocumentSchema):
@@ -17,13 +24,13 @@ class BillSchema(VendorDocumentSchema):
     payment_made = ZohoDecimal(allow_none=True)
 
 
-class BillMapper(VendorDocumentMapper):
+class BillMapper(VendorDocumentMapper, TdsMapper):
     direct = VendorDocumentMapper.direct + numbered("bill") + (
         ("payment_made", "payment_made", to_decimal),
     )
 
 
-BILL = DocumentType(Bill, BillMapper, BillLineItem, "bill_id")
+BILL = DocumentType(Bill, BillMapper, BillLineItem, "bill_id", PurchaseLineMapper)
 
 ENTITY = Entity(
     name="bills",

@@ -33,7 +33,7 @@ CREDIT_NOTE = DocumentType(CreditNote, CreditNoteMapper, CreditNoteLineItem, "cr
 
 ENTITY = Entity(
     name="credit-notes",
-    record_keys={"creditnote": "creditnote_id"},
+    record_keys={"creditnote": "creditnote_id", "credit_note": "creditnote_id"},
     schema=CreditNoteSchema,
     transform=CREDIT_NOTE.transform,
     model=CreditNote,

@@ -23,6 +23,8 @@ from zoho.fields import (
     ZohoDecimal,
     ZohoId,
     ZohoText,
+    discount_kind,
+    to_bool,
     to_date,
     to_datetime,
     to_decimal,
@@ -30,7 +32,7 @@ from zoho.fields import (
     to_text,
     to_zoho_id,
 )
-from zoho.mapper import SKIP, Mapper, SyncedMapper, TransformContext, mapping
+from zoho.mapper import SKIP, CustomFieldsMapper, Mapper, TransformContext, mapping
 from zoho.transformers.contacts import _address
 
 LINE_KEY = "zoho_line_item_id"
@@ -115,7 +117,7 @@ class VendorDocumentSchema(DocumentSchema):
 # --- mappers -------------------------------------------------------------------------------------
 
 
-class DocumentMapper(SyncedMapper):
+class DocumentMapper(CustomFieldsMapper):
     """Header columns every document has; subclasses add `numbered(<prefix>)` and their extras."""
 
     direct = (
@@ -126,7 +128,7 @@ class DocumentMapper(SyncedMapper):
         ("sub_total", "sub_total", to_decimal),
         ("tax_total", "tax_total", to_decimal),
         ("discount", "discount", to_decimal),
-        ("discount_type", "discount_type", to_text),
+        ("is_inclusive_tax", "is_inclusive_tax", to_bool),
         ("shipping_charge", "shipping_charge", to_decimal),
         ("adjustment", "adjustment", to_decimal),
         ("total", "total", to_decimal),
@@ -145,6 +147,20 @@ class DocumentMapper(SyncedMapper):
     def discount_total(self, r):
         """Zoho's `discount_total` (the discount in money); older payloads name it `discount_amount`."""
         return self.first(r, ("discount_total", "discount_amount"), to_decimal)
+
+    @mapping("discount_amount")
+    def discount_amount(self, r):
+        """The header discount in money, when Zoho gives it (`discount_amount`, else `discount_total`)."""
+        return self.first(r, ("discount_amount", "discount_total"), to_decimal)
+
+    @mapping("discount_type")
+    def discount_type(self, r):
+        """'percentage' for a discount like "10%", 'amount' for a number; Zoho's own
+        `discount_type` (entity_level / item_level) and `is_discount_before_tax` stay in `raw`."""
+        if "discount" not in r:
+            return SKIP
+        self.read(r, "discount")  # an object or array here is a shape warning, not a type
+        return discount_kind(r.get("discount"))
 
     @mapping("is_active")
     def is_active(self, r):
@@ -173,9 +189,30 @@ class VendorDocumentMapper(DocumentMapper):
     )
 
 
-class LineMapper(Mapper):
-    """Line columns every document has; the row key is set by `line_rows`."""
+class TdsMapper(DocumentMapper):
+    """Withholding tax (TDS) on invoices and bills, so `total` = sub-total + tax − TDS adds up."""
 
+    @mapping("tds_amount")
+    def tds_amount(self, r):
+        return self.first(r, ("tds_amount", "tds_total", "tax_amount_withheld"), to_decimal)
+
+    @mapping("tds_tax_id")
+    def tds_tax_id(self, r):
+        return self.first(r, ("tds_tax_id",), to_zoho_id)
+
+    @mapping("tds_tax_name")
+    def tds_tax_name(self, r):
+        return self.first(r, ("tds_tax_name", "tds_name"), to_text)
+
+
+class LineMapper(Mapper):
+    """Line columns every document has; the row key is set by `line_rows`.
+
+    `rate_fallbacks`: fields read for `rate` when the line has no usable `rate` (purchase
+    documents price their lines by `purchase_rate`).
+    """
+
+    rate_fallbacks: tuple[str, ...] = ()
     direct = (
         ("item_id", "zoho_item_id", to_zoho_id),
         ("item_order", "item_order", to_int),
@@ -184,7 +221,6 @@ class LineMapper(Mapper):
         ("sku", "sku", to_text),
         ("unit", "unit", to_text),
         ("quantity", "quantity", to_decimal),
-        ("rate", "rate", to_decimal),
         ("bcy_rate", "bcy_rate", to_decimal),
         ("discount", "discount", to_decimal),
         ("discount_amount", "discount_amount", to_decimal),
@@ -193,17 +229,45 @@ class LineMapper(Mapper):
         ("item_total", "item_total", to_decimal),
     )
 
+    @mapping("rate")
+    def rate(self, r):
+        if "rate" in r:
+            value = self.read(r, "rate", to_decimal)
+            if value is not None or not self.rate_fallbacks:
+                return value
+        for name in self.rate_fallbacks:
+            if name in r:
+                value = self.read(r, name, to_decimal)
+                if value is not None:
+                    return value
+        return None if "rate" in r or any(n in r for n in self.rate_fallbacks) else SKIP
+
+    @mapping("zoho_location_id")
+    def zoho_location_id(self, r):
+        """The line's location: `location_id` (current organisations) or `warehouse_id` (older ones)."""
+        return self.first(r, ("location_id", "warehouse_id"), to_zoho_id)
+
+    @mapping("location_name")
+    def location_name(self, r):
+        return self.first(r, ("location_name", "warehouse_name"), to_text)
+
     @mapping("tax_amount")
     def tax_amount(self, r):
         """The sum of the line's `line_item_taxes[].tax_amount` (0 with an empty list)."""
         taxes = r.get("line_item_taxes")
         if not isinstance(taxes, list):
             return self.read(r, "tax_amount", to_decimal) if "tax_amount" in r else SKIP
-        amounts = [self.read(t, "tax_amount", to_decimal) for t in taxes if isinstance(t, dict)]
+        amounts = [self.read(t, "tax_amount", to_decimal) for t in taxes if isinstance(t, dict) and "tax_amount" in t]
         known = [a for a in amounts if a is not None]
         if amounts and not known:
             return None
         return sum(known, Decimal(0))
+
+
+class PurchaseLineMapper(LineMapper):
+    """Bill and purchase-order lines: `rate` falls back to Zoho's `purchase_rate`."""
+
+    rate_fallbacks = ("purchase_rate",)
 
 
 def unique_keys(keys: list[str]) -> list[str]:
@@ -246,6 +310,8 @@ class DocumentType:
         values = self.mapper(ctx).values(record)
         children = []
         lines = record.get("line_items")
+        if lines is not None and not isinstance(lines, list):
+            ctx.warn("line_items")
         if isinstance(lines, list):
             rows = line_rows(lines, self.line_mapper(ctx))
             children.append(Children(self.line_model, self.parent_fk, LINE_KEY, rows))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from models.erp import Invoice, InvoiceLineItem
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDecimal, ZohoId, ZohoText, to_decimal, to_zoho_id
-from zoho.transformers.documents import CustomerDocumentMapper, CustomerDocumentSchema, DocumentType, numbered
+from zoho.transformers.documents import CustomerDocumentMapper, CustomerDocumentSchema, DocumentType, TdsMapper, numbered
 
 
 class InvoiceSchema(CustomerDocumentSchema):
@@ -15,7 +15,7 @@ class InvoiceSchema(CustomerDocumentSchema):
     salesorder_id = ZohoId(allow_none=True)
 
 
-class InvoiceMapper(CustomerDocumentMapper):
+class InvoiceMapper(CustomerDocumentMapper, TdsMapper):
     direct = CustomerDocumentMapper.direct + numbered("invoice") + (
         ("payment_made", "payment_made", to_decimal),
         ("credits_applied", "credits_applied", to_decimal),

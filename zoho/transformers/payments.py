@@ -28,7 +28,7 @@ from zoho.fields import (
     to_text,
     to_zoho_id,
 )
-from zoho.mapper import Mapper, SyncedMapper, TransformContext, mapping
+from zoho.mapper import CustomFieldsMapper, Mapper, TransformContext, mapping
 from zoho.transformers.documents import unique_keys
 
 VENDOR_KEYS = {"vendorpayment", "vendor_payment", "vendorpayments"}
@@ -75,7 +75,7 @@ def payment_type(record: dict[str, Any], ctx: TransformContext) -> str:
     return "customer"
 
 
-class PaymentMapper(SyncedMapper):
+class PaymentMapper(CustomFieldsMapper):
     direct = (
         ("payment_id", "zoho_payment_id", to_zoho_id),
         ("payment_number", "payment_number", to_text),
@@ -177,7 +177,10 @@ def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
 
 ENTITY = Entity(
     name="payments",
-    record_keys={"payment": "payment_id", "vendorpayment": "payment_id", "customerpayment": "payment_id"},
+    record_keys={
+        "payment": "payment_id", "vendorpayment": "payment_id", "vendor_payment": "payment_id",
+        "customerpayment": "payment_id", "customer_payment": "payment_id",
+    },
     schema=PaymentSchema,
     transform=transform,
     model=Payment,

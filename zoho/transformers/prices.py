@@ -20,7 +20,7 @@ from models.erp import PriceList, PriceListItem, Product
 from models.records import Children, Patch, Record, Ref
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_bool, to_decimal, to_int, to_text, to_zoho_id
-from zoho.mapper import SKIP, Mapper, SyncedMapper, TransformContext, mapping
+from zoho.mapper import SKIP, CustomFieldsMapper, Mapper, TransformContext, mapping
 from zoho.transformers.documents import unique_keys
 
 
@@ -53,7 +53,7 @@ class PriceBookSchema(Schema):
     pricebook_items = fields.List(fields.Nested(PriceBookItemSchema), allow_none=True)
 
 
-class PriceListMapper(SyncedMapper):
+class PriceListMapper(CustomFieldsMapper):
     direct = (
         ("pricebook_id", "zoho_pricebook_id", to_zoho_id),
         ("name", "name", to_text),
@@ -144,7 +144,7 @@ def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
 
 ENTITY = Entity(
     name="prices",
-    record_keys={"pricebook": "pricebook_id"},
+    record_keys={"pricebook": "pricebook_id", "price_book": "pricebook_id", "pricelist": "pricebook_id"},
     schema=PriceBookSchema,
     transform=transform,
     model=PriceList,

@@ -18,7 +18,7 @@ from zoho.fields import (
     to_decimal,
     to_text,
 )
-from zoho.mapper import SKIP, SyncedMapper, TransformContext, mapping
+from zoho.mapper import SKIP, CustomFieldsMapper, Mapper, TransformContext, mapping
 
 ARABIC_NAME_FIELDS = ("name_ar", "cf_name_ar", "cf_arabic_name", "cf_item_name_ar")
 ARABIC_DESCRIPTION_FIELDS = ("description_ar", "cf_description_ar", "cf_arabic_description")
@@ -77,22 +77,31 @@ def arabic_or_fallback(record: dict[str, Any], names: tuple[str, ...], plain: An
 def pricebook_rate(record: dict[str, Any], book_name: str) -> Decimal | None | object:
     """The item's rate in the named price book (from `pricebook_rates[]`), SKIP when not listed."""
     wanted = book_name.strip().lower()
-    for entry in record.get("pricebook_rates") or []:
+    entries = record.get("pricebook_rates")
+    for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict):
             continue
         name = to_text(entry.get("pricebook_name") or entry.get("name")) or ""
         if name.lower() == wanted:
-            return to_decimal(entry.get("pricebook_rate", entry.get("rate")))
+            return Mapper.read(entry, "pricebook_rate" if "pricebook_rate" in entry else "rate", to_decimal)
     return SKIP
 
 
-class ProductMapper(SyncedMapper):
+BARCODE_FIELDS = ("barcode", "cf_barcode", "ean", "upc", "isbn")
+"""Where a product's scannable code is read, first set wins; `part_number` is a maker's code, not a barcode."""
+
+
+class ProductMapper(CustomFieldsMapper):
     direct = (
         ("item_id", "zoho_item_id", to_text),
         ("sku", "sku", to_text),
         ("unit", "unit", to_text),
         ("brand", "brand", to_text),
         ("category_name", "category_name", to_text),
+        ("ean", "ean", to_text),
+        ("upc", "upc", to_text),
+        ("isbn", "isbn", to_text),
+        ("part_number", "part_number", to_text),
         ("item_type", "item_type", to_text),
         ("product_type", "product_type", to_text),
         ("status", "status", to_text),
@@ -123,14 +132,30 @@ class ProductMapper(SyncedMapper):
     def description_ar(self, r):
         return arabic_or_fallback(r, ARABIC_DESCRIPTION_FIELDS, self.description(r))
 
+    @mapping("barcode")
+    def barcode(self, r):
+        if not (set(BARCODE_FIELDS) & r.keys() or {"custom_fields", "custom_field_hash"} & r.keys()):
+            return SKIP
+        return first_present(r, BARCODE_FIELDS)
+
+    @mapping("sync_status")
+    def sync_status(self, r):
+        """The seeds' `sync_status` (a plain field or the custom field `cf_sync_status`)."""
+        if not ({"sync_status", "cf_sync_status", "custom_fields", "custom_field_hash"} & r.keys()):
+            return SKIP
+        return first_present(r, ("sync_status", "cf_sync_status"))
+
     @mapping("available_stock")
     def available_stock(self, r):
+        """Zoho's organisation-wide `available_stock`; without it, the sum over `locations[]` / `warehouses[]`."""
         value = self.read(r, "available_stock", to_decimal)
         if value is not None:
             return value
         rows = r.get("locations") or r.get("warehouses") or []
+        rows = rows if isinstance(rows, list) else []
         amounts = [
-            to_decimal(row.get("location_available_stock", row.get("warehouse_available_stock")))
+            self.read(row, "location_available_stock" if "location_available_stock" in row
+                      else "warehouse_available_stock", to_decimal)
             for row in rows
             if isinstance(row, dict)
         ]

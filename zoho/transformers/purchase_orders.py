@@ -6,7 +6,7 @@ from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDate, ZohoId, ZohoText, to_date, to_decimal, to_text
 from zoho.transformers.documents import (
     DocumentType,
-    LineMapper,
+    PurchaseLineMapper,
     VendorDocumentMapper,
     VendorDocumentSchema,
     numbered,
@@ -28,8 +28,8 @@ class PurchaseOrderMapper(VendorDocumentMapper):
     )
 
 
-class PurchaseOrderLineMapper(LineMapper):
-    direct = LineMapper.direct + (
+class PurchaseOrderLineMapper(PurchaseLineMapper):
+    direct = PurchaseLineMapper.direct + (
         ("quantity_received", "quantity_received", to_decimal),
         ("quantity_billed", "quantity_billed", to_decimal),
     )
@@ -41,7 +41,7 @@ PURCHASE_ORDER = DocumentType(
 
 ENTITY = Entity(
     name="purchase-orders",
-    record_keys={"purchaseorder": "purchaseorder_id"},
+    record_keys={"purchaseorder": "purchaseorder_id", "purchase_order": "purchaseorder_id"},
     schema=PurchaseOrderSchema,
     transform=PURCHASE_ORDER.transform,
     model=PurchaseOrder,

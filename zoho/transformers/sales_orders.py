@@ -41,7 +41,7 @@ SALES_ORDER = DocumentType(SalesOrder, SalesOrderMapper, SalesOrderLineItem, "sa
 
 ENTITY = Entity(
     name="sales-orders",
-    record_keys={"salesorder": "salesorder_id"},
+    record_keys={"salesorder": "salesorder_id", "sales_order": "salesorder_id"},
     schema=SalesOrderSchema,
     transform=SALES_ORDER.transform,
     model=SalesOrder,

@@ -14,6 +14,12 @@ is not. A service item's empty (`""`) stock reads as NULL.
 Delete: the levels are kept with their last known quantities; when the delete carries
 the item's locations (Zoho's webhook sends the record as it was) they are marked
 inactive, as a delete does everywhere else. The product's own delete deactivates it.
+
+Stock without locations: an item with no `locations[]` / `warehouses[]` (organisations
+without multiple locations) has only organisation-wide figures. They land on its
+`products` row (`stock_on_hand`, `available_stock`, …), created as a placeholder if the
+product has not arrived; no `stock_levels` row is invented for a location that does not
+exist. That write carries no version, so it never makes the product look synced.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ from models.erp import Product, StockLevel, Warehouse
 from models.records import Patch, Record, Ref
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_decimal, to_text, to_zoho_id
+from zoho.errors import MappingError
 from zoho.mapper import Mapper, TransformContext, last_modified
 
 QUANTITIES = (
@@ -93,7 +100,17 @@ def _sum(values: list[Decimal | None]) -> Decimal | None:
     return sum(known, Decimal(0)) if known else None
 
 
-def level_records(record: dict[str, Any], active: bool | None = None) -> list[Record]:
+def _quantity(entry: dict[str, Any], name: str, ctx: TransformContext | None) -> Any:
+    try:
+        return Mapper.read(entry, name, to_decimal)
+    except MappingError:
+        if ctx is not None:
+            ctx.warn(name)
+        return None
+
+
+def level_records(record: dict[str, Any], active: bool | None = None,
+                  ctx: TransformContext | None = None) -> list[Record]:
     """One `StockLevel` record per level; `active` forces `is_active` (a delete passes False)."""
     item_id = Mapper.read(record, "item_id", to_zoho_id)
     version = last_modified(record)
@@ -110,15 +127,38 @@ def level_records(record: dict[str, Any], active: bool | None = None) -> list[Re
             "zoho_last_modified_at": version,
         }
         for q in QUANTITIES:
-            values[q] = Mapper.read(entry, f"{prefix}{q}", to_decimal)
+            values[q] = _quantity(entry, f"{prefix}{q}", ctx)
         status = (Mapper.read(entry, "status", to_text) or "active").lower() if prefix else "active"
         values["is_active"] = (status != "inactive") if active is None else active
         out.append(Record(StockLevel, values, conflict=("product_id", "warehouse_id")))
     return out
 
 
+ORG_WIDE = ("stock_on_hand", "available_stock")
+
+
+def organisation_stock(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
+    """The item's organisation-wide stock on its product row, when it names no location."""
+    item_id = Mapper.read(record, "item_id", to_zoho_id)
+    values: dict[str, Any] = {"zoho_item_id": item_id}
+    for q in ORG_WIDE:
+        if q in record:
+            try:
+                values[q] = Mapper.read(record, q, to_decimal)
+            except MappingError:
+                ctx.warn(q)
+    if len(values) == 1:
+        return []
+    # No version: the product's own sync decides `zoho_last_modified_at`; newest-wins is moot here
+    # because Zoho moves stock without moving the item's last_modified_time.
+    values["zoho_last_modified_at"] = None
+    return [Record(Product, values)]
+
+
 def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
-    records = level_records(record)
+    if not levels(record):
+        return organisation_stock(record, ctx)
+    records = level_records(record, ctx=ctx)
     if records:
         totals = {
             "available_stock": _sum([r.values["available_stock"] for r in records]),

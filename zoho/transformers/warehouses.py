@@ -15,7 +15,7 @@ from models.erp import Warehouse
 from models.records import Record
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDateTime, ZohoId, ZohoText, to_bool, to_text, to_zoho_id
-from zoho.mapper import SKIP, SyncedMapper, TransformContext, mapping
+from zoho.mapper import SKIP, CustomFieldsMapper, TransformContext, mapping
 
 
 class WarehouseSchema(Schema):
@@ -70,7 +70,7 @@ def _address(r: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class WarehouseMapper(SyncedMapper):
+class WarehouseMapper(CustomFieldsMapper):
     direct = (
         ("email", "email", to_text),
         ("phone", "phone", to_text),

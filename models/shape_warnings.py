@@ -1,0 +1,35 @@
+"""Per-entity count of records accepted with a field of an unexpected shape (`tds_shape_warnings`).
+
+The receiver keeps such a record (verbatim in `raw`) instead of refusing it; this table
+makes how often that happens visible to every process (dashboard, `/metrics`).
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import text
+
+_BUMP = text(
+    """
+    INSERT INTO tds_shape_warnings (entity_type, count, last_fields, last_entity_id, last_seen_at)
+    VALUES (:e, :n, CAST(:fields AS jsonb), :zid, now())
+    ON CONFLICT (entity_type) DO UPDATE SET count = tds_shape_warnings.count + EXCLUDED.count,
+           last_fields = EXCLUDED.last_fields, last_entity_id = EXCLUDED.last_entity_id, last_seen_at = now()
+    """
+)
+
+
+def record_shape_warning(conn, entity: str, fields: list[str], zoho_id: str | None, records: int = 1) -> None:
+    """Count `records` accepted records of `entity` with unexpected shapes; remember the last one's fields."""
+    conn.execute(_BUMP, {"e": entity, "n": records, "fields": json.dumps(fields[:50]), "zid": zoho_id})
+
+
+def shape_warning_counts(conn) -> dict[str, dict[str, Any]]:
+    """{entity: {"count", "last_fields", "last_entity_id", "last_seen_at"}} for every entity with warnings."""
+    rows = conn.execute(text("SELECT entity_type, count, last_fields, last_entity_id, last_seen_at "
+                             "FROM tds_shape_warnings ORDER BY entity_type")).mappings().all()
+    return {r["entity_type"]: {"count": int(r["count"]), "last_fields": r["last_fields"],
+                               "last_entity_id": r["last_entity_id"],
+                               "last_seen_at": r["last_seen_at"].isoformat() if r["last_seen_at"] else None}
+            for r in rows}
