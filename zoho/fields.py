@@ -153,7 +153,7 @@ def custom_fields_of(record: dict) -> dict[str, Any] | None:
     entries = record.get("custom_fields")
     if isinstance(entries, list):
         found = True
-        for cf in entries:
+        for position, cf in enumerate(entries, start=1):
             if not isinstance(cf, dict):
                 continue
             value = cf.get("value")
@@ -162,9 +162,10 @@ def custom_fields_of(record: dict) -> dict[str, Any] | None:
                 if isinstance(name, str) and name.strip():
                     out.setdefault(name.strip(), value)
             if not any(isinstance(cf.get(k), str) and cf.get(k).strip() for k in ("api_name", "placeholder", "label")):
-                cid = to_text(cf.get("customfield_id")) if not isinstance(cf.get("customfield_id"), (dict, list)) else None
-                if cid:
-                    out.setdefault(cid, value)
+                # Nameless entries (Zoho's own examples have them) are kept by id, else by position.
+                cid = cf.get("customfield_id")
+                cid = to_text(cid) if cid is not None and not isinstance(cid, (dict, list)) else None
+                out.setdefault(cid or f"#{position}", value)
     hashed = record.get("custom_field_hash")
     if isinstance(hashed, dict):
         found = True

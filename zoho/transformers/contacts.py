@@ -201,19 +201,28 @@ def person_records(record: dict[str, Any], ctx: TransformContext, active: bool =
     version = last_modified(record)
     mapper = ContactPersonMapper(ctx)
     out = []
-    for p in persons:
+    for position, p in enumerate(persons, start=1):
         if not isinstance(p, dict):
             ctx.warn("contact_persons[]")
             continue
         values = mapper.values(p)
         if not values.get("zoho_contact_person_id"):
-            continue
+            if not contact_id:
+                continue
+            # Zoho's own examples list persons without their id: keep them, keyed by position.
+            values["zoho_contact_person_id"] = f"{contact_id}#{position}"
         if contact_id:
             values["zoho_contact_id"] = contact_id
         values["zoho_last_modified_at"] = version
         values["is_active"] = active
         out.append(Record(ContactPerson, values))
     return out
+
+
+def contact_person_records(person: dict[str, Any], ctx: TransformContext) -> list[Record]:
+    """A record of Zoho's contact-persons endpoint (`contact_person`, carrying its `contact_id`)."""
+    values = ContactPersonMapper(ctx).values(person)
+    return [Record(ContactPerson, values)] if values.get("zoho_contact_person_id") else []
 
 
 class CustomerMapper(ContactMapper):
