@@ -5,10 +5,27 @@ makes how often that happens visible to every process (dashboard, `/metrics`).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import BigInteger, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, intpk
+
+
+class ShapeWarning(Base):
+    """One row per entity: how many accepted records had a field of an unexpected shape."""
+
+    __tablename__ = "tds_shape_warnings"
+
+    id: Mapped[intpk]
+    entity_type: Mapped[str] = mapped_column(unique=True)
+    count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    last_fields: Mapped[list[Any] | None]
+    last_entity_id: Mapped[str | None]
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(server_default=func.now())
 
 _BUMP = text(
     """

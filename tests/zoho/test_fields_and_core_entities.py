@@ -100,9 +100,18 @@ def test_inactive_zoho_items_are_inactive_and_available_stock_sums_locations_whe
     assert v["is_active"] is False and v["available_stock"] == Decimal("6.5")
 
 
-def test_a_malformed_product_value_is_a_mapping_error():
-    with pytest.raises(MappingError, match="rate"):
-        _values("products", {"item_id": "1", "rate": "twelve"})
+def test_a_malformed_product_value_leaves_its_column_out_with_a_shape_warning_and_the_rest_lands():
+    ctx = TransformContext(entity="products")
+    (rec,) = get_entity("products").to_records({"item_id": "1", "name": "Bag", "rate": "twelve",
+                                               "purchase_rate": {"amount": 3}}, ctx)
+    assert "unit_price" not in rec.values and "cost_price" not in rec.values
+    assert rec.values["name"] == "Bag" and rec.values["raw"]["rate"] == "twelve"
+    assert sorted(ctx.warnings) == ["purchase_rate", "rate"]
+
+
+def test_an_unreadable_version_is_still_a_mapping_error():
+    with pytest.raises(MappingError, match="last_modified_time"):
+        _values("products", {"item_id": "1", "last_modified_time": "yesterday-ish"})
 
 
 def test_customer_maps_contact_fields_addresses_and_arabic_name_from_custom_field():

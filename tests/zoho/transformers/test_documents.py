@@ -92,7 +92,8 @@ def test_invoice_detail_lands_every_header_column_and_each_line(db):
     assert inv.exchange_rate == Decimal("1310")
     assert inv.sub_total == Decimal("276.19") and isinstance(inv.sub_total, Decimal)
     assert inv.tax_total == Decimal("9.7")
-    assert inv.discount == Decimal(0) and inv.discount_type == "item_level"
+    assert inv.discount == Decimal(0) and inv.discount_type == "amount"  # Zoho's "item_level" stays in raw
+    assert inv.raw["discount_type"] == "item_level"
     assert inv.discount_total == Decimal("10.21")
     assert inv.shipping_charge == Decimal(15)
     assert inv.adjustment is None  # "" → NULL
@@ -191,7 +192,7 @@ def test_sales_order_detail_lands_with_percent_discount_shipment_date_and_line_q
     assert so.status == "confirmed"
     assert (so.order_status, so.invoiced_status, so.paid_status, so.shipped_status) == (
         "confirmed", "partially_invoiced", "unpaid", "pending")
-    assert so.discount == Decimal(10) and so.discount_type == "entity_level"  # "10.00%"
+    assert so.discount == Decimal(10) and so.discount_type == "percentage"  # "10.00%"
     assert so.discount_total == Decimal("11.56")
     assert (so.sub_total, so.total) == (Decimal("115.64"), Decimal("104.08"))
     assert so.balance is None  # sales orders have none

@@ -160,11 +160,26 @@ def test_service_item_with_empty_stock_lands_nulls(db):
     assert product.available_stock is None and product.stock_on_hand is None
 
 
-def test_item_without_any_location_writes_nothing(db):
+def test_item_without_any_location_records_its_organisation_wide_stock_on_the_product(db):
     item = detail("stock_service_item", "item")
-    item["locations"] = []
-    assert sync("stock", {"item": item}).applied == 0
-    assert rows(StockLevel) == [] and rows(Product) == []
+    item.update(locations=[], stock_on_hand=12, available_stock="9.5")
+    assert sync("stock", {"item": item}).applied == 1
+    assert rows(StockLevel) == []
+    product = one(Product, zoho_item_id=item["item_id"])
+    assert (product.stock_on_hand, product.available_stock) == (Decimal(12), Decimal("9.5"))
+    assert product.zoho_last_modified_at is None  # stock alone never makes the product look synced
+
+
+def test_organisation_wide_stock_does_not_overwrite_the_products_own_fields(db):
+    item = detail("stock_service_item", "item")
+    item.update(locations=[], stock_on_hand=3, available_stock=2)
+    item.pop("warehouses", None)
+    sync("products", {"item": item})
+    item.update(stock_on_hand=1, available_stock=0)
+    sync("stock", {"item": item})
+    product = one(Product, zoho_item_id=item["item_id"])
+    assert product.name == item["name"] and product.zoho_last_modified_at is not None
+    assert (product.stock_on_hand, product.available_stock) == (Decimal(1), Decimal(0))
 
 
 def test_flat_item_with_a_warehouse_id_is_one_level(db):
