@@ -232,6 +232,47 @@ def pull(entity: str, full: bool, run_async: bool, as_json: bool) -> None:
         console.print(_run_table(f"pull {entity}", summary))
 
 
+@main.command(help="Re-run the current transformer over the records the ERP keeps (raw): no Zoho call. "
+                   "Fills columns added by a migration; newest-wins untouched; safe to repeat.")
+@click.argument("entity", required=False)
+@click.option("--all", "every", is_flag=True, help="every entity")
+@click.option("--json", "as_json", is_flag=True)
+def reproject(entity: str | None, every: bool, as_json: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from tasks.reproject import reproject_entity, reprojectable
+    from zoho.entities import get_entity
+
+    if bool(entity) == every:
+        raise click.UsageError("give one ENTITY or --all")
+    if entity and get_entity(entity) is None:
+        raise click.BadParameter(f"unknown entity; one of: {', '.join(reprojectable())}", param_hint="ENTITY")
+    names = reprojectable() if every else [entity]
+    summaries = []
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                  console=Console(stderr=True) if as_json else console) as bar:
+        for name in names:
+            task = bar.add_task(f"reproject {name}", total=None, detail="")
+
+            def on_batch(stats, task=task):
+                bar.update(task, total=stats.total, completed=stats.done,
+                           detail=f"applied {stats.applied} · stale {stats.stale} · failed {stats.failed}")
+
+            summaries.append(reproject_entity(name, progress=on_batch))
+    if as_json:
+        _print_json(summaries)
+        return
+    table = Table(title="reproject")
+    for column in ("entity", "rows", "applied", "stale", "failed"):
+        table.add_column(column, justify="left" if column == "entity" else "right")
+    for s in summaries:
+        table.add_row(s["entity"], *(str(s[c]) for c in ("rows", "applied", "stale", "failed")))
+    console.print(table)
+    if any(s["failed"] for s in summaries):
+        sys.exit(1)
+
+
 @main.command(help="Compare Zoho with the ERP for ENTITY; enqueue what is missing or stale, report differences.")
 @click.argument("entity")
 @click.option("--json", "as_json", is_flag=True)

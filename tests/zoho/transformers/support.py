@@ -37,7 +37,8 @@ def sync(entity_name: str, body: dict[str, Any], operation: str = "upsert", **ct
     entity = get_entity(entity_name)
     assert entity is not None, entity_name
     key, record = entity.unwrap(body)
-    entity.validator.load(record, partial=operation == "delete")
+    fatal, _warnings = entity.check(record, operation)  # the receiver's rule: only an unusable record is refused
+    assert not fatal, fatal
     context = TransformContext(entity=entity_name, operation=operation, record_key=key, **ctx)
     records = entity.to_records(record, context)
     with session_scope() as s:
