@@ -763,7 +763,7 @@ def test_webhook_refusal(client, db, case):
     r = _bad(client, case)
     assert r.status_code == int(case[:3]) and r.is_json, (r.status_code, r.data[:200])
     if case.startswith("422"):
-        assert "rate" in json.dumps(r.json.get("errors")), "422 lists the marshmallow errors"
+        assert "last_modified_time" in json.dumps(r.json.get("errors")), "422 lists the marshmallow errors"
     assert _events(db) == []
 
 
