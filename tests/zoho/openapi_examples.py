@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,10 @@ _JsonLikeLoader.yaml_implicit_resolvers = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(spec: str) -> dict[str, Any]:
     with open(SPEC_DIR / spec, encoding="utf-8") as f:
-        return yaml.load(f, Loader=_JsonLikeLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(f, Loader=_JsonLikeLoader)
 
 
 def render(schema: dict[str, Any], schemas: dict[str, Any], seen: tuple[str, ...] = ()) -> Any:

@@ -4,7 +4,13 @@ from __future__ import annotations
 from models.erp import Invoice, InvoiceLineItem
 from zoho.entities import ApiSource, Entity
 from zoho.fields import ZohoDecimal, ZohoId, ZohoText, to_decimal, to_zoho_id
-from zoho.transformers.documents import CustomerDocumentMapper, CustomerDocumentSchema, DocumentType, TdsMapper, numbered
+from zoho.transformers.documents import (
+    CustomerDocumentMapper,
+    CustomerDocumentSchema,
+    DocumentType,
+    TdsMapper,
+    numbered,
+)
 
 
 class InvoiceSchema(CustomerDocumentSchema):

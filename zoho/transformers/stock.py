@@ -31,8 +31,8 @@ from marshmallow import EXCLUDE, Schema, fields
 from models.erp import Product, StockLevel, Warehouse
 from models.records import Patch, Record, Ref
 from zoho.entities import ApiSource, Entity
-from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_decimal, to_text, to_zoho_id
 from zoho.errors import MappingError
+from zoho.fields import ZohoDateTime, ZohoDecimal, ZohoId, ZohoText, to_decimal, to_text, to_zoho_id
 from zoho.mapper import Mapper, TransformContext, last_modified
 
 QUANTITIES = (
