@@ -70,6 +70,11 @@ class LineItemSchema(Schema):
     tax_percentage = ZohoDecimal(allow_none=True)
     item_total = ZohoDecimal(allow_none=True)
     line_item_taxes = fields.List(fields.Dict(), allow_none=True)
+    purchase_rate = ZohoDecimal(allow_none=True)
+    location_id = ZohoId(allow_none=True)
+    location_name = ZohoText(allow_none=True)
+    warehouse_id = ZohoId(allow_none=True)
+    warehouse_name = ZohoText(allow_none=True)
 
 
 class DocumentSchema(Schema):
@@ -87,6 +92,9 @@ class DocumentSchema(Schema):
     tax_total = ZohoDecimal(allow_none=True)
     discount = ZohoDecimal(allow_none=True)
     discount_total = ZohoDecimal(allow_none=True)
+    discount_amount = ZohoDecimal(allow_none=True)
+    is_inclusive_tax = fields.Boolean(allow_none=True)
+    tds_amount = ZohoDecimal(allow_none=True)
     shipping_charge = ZohoDecimal(allow_none=True)
     adjustment = ZohoDecimal(allow_none=True)
     total = ZohoDecimal(allow_none=True)
