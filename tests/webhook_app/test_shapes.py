@@ -134,3 +134,10 @@ def test_a_both_contact_lands_in_both_tables_with_its_persons_and_its_delete_dea
     _apply("contacts", r.json["event_id"])
     assert not one(Customer, zoho_contact_id="2646610000000700001").is_active
     assert not one(Vendor, zoho_contact_id="2646610000000700001").is_active
+
+
+def test_the_dashboard_page_shows_shape_warnings_per_entity(client, db, monkeypatch):
+    monkeypatch.setattr("tasks.health.WORKER_TIMEOUT_SECONDS", 0.2)  # no worker runs here: a short probe
+    assert signed_post(client, f"{HOOK}/products", "item", item(rate={"odd": True})).status_code == 202
+    html = client.get("/dashboard", headers={"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}).data.decode()
+    assert "shape warnings" in html and '<span class="mono">products</span> 1' in html
