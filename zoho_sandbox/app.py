@@ -302,6 +302,8 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
                 if name == "status":
                     allowed = STATUS_ALIASES.get(wanted.lower(), {wanted.lower()})
                     tests.append(lambda r, allowed=allowed: str(r.get("status", "")).lower() in allowed)
+                elif name == "contact_type":  # a "both" contact is a customer and a vendor
+                    tests.append(lambda r, w=wanted: str(r.get("contact_type", "")).lower() in (w.lower(), "both"))
                 else:
                     tests.append(lambda r, n=name, w=wanted: str(r.get(n, "")).lower() == w.lower())
         group, _, value = filter_by.partition(".")

@@ -441,7 +441,7 @@ class SandboxOrg:
             raise UnknownEntity(entity) from None
 
     def _in_view(self, view: EntityView, record: dict[str, Any]) -> bool:
-        return view.contact_type is None or record.get("contact_type") == view.contact_type
+        return view.contact_type is None or record.get("contact_type") in (view.contact_type, "both")
 
     def entity_records(self, entity: str) -> list[dict[str, Any]]:
         """Every current record of an entity in detail shape (payments tagged with `payment_type`)."""
@@ -656,9 +656,9 @@ class SandboxOrg:
                     record["status"] = fields["status"]
         if coll == "contacts":
             name = record.get("contact_name", "")
-            if record.get("contact_type") == "customer":
+            if record.get("contact_type") in ("customer", "both"):
                 record["customer_name"] = name
-            else:
+            if record.get("contact_type") != "customer":
                 record["vendor_name"] = name
         return None if explicit is None else str(explicit)
 

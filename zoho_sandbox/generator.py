@@ -372,6 +372,7 @@ CUSTOM_FIELDS = {
     "cf_name_ar": ("Name AR", 1),
     "cf_description_ar": ("Description AR", 2),
     "cf_warranty": ("Warranty", 3),
+    "cf_branch": ("Branch", 4),  # documents: the selling / receiving branch (a spec-shaped custom field)
 }
 
 
@@ -936,6 +937,8 @@ def build_contact(
                 "email": email,
                 "phone": phone,
                 "mobile": mobile,
+                "designation": "Owner" if contact_type == "customer" else "Sales Manager",
+                "department": "",
                 "is_primary_contact": True,
             }
         ],
@@ -949,7 +952,22 @@ def build_contact(
     if contact_type == "customer" and name_ar and rng.random() < 0.55:
         cf["cf_name_ar"] = name_ar
     set_custom_fields(contact, meta, cf)
+    # Spec shapes without touching the random stream (a seed keeps yielding the same organisation):
+    # every third contact has a second, non-primary person (an accountant).
+    if int(contact_id) % 3 == 0:
+        contact["contact_persons"].append({
+            "contact_person_id": ids.sub(), "salutation": "Mr.", "first_name": "Haider", "last_name": "Kareem",
+            "email": f"accounts{contact_id[-4:]}@tsh-clients.iq", "phone": "", "mobile": "",
+            "designation": "Accountant", "department": "Finance", "is_primary_contact": False,
+        })
     return contact
+
+
+def make_both(contact: dict[str, Any]) -> None:
+    """A vendor that also buys from us: Zoho's `contact_type` "both" (listed as customer and as vendor)."""
+    contact["contact_type"] = "both"
+    contact["contact_type_formatted"] = "Both"
+    contact["customer_name"] = contact["vendor_name"] = contact["contact_name"]
 
 
 def mutate_contact(rng: random.Random, contact: dict[str, Any], meta: OrgMeta) -> None:
@@ -1088,6 +1106,8 @@ def build_line(
         "pricebook_id": "",
         "item_custom_fields": [],
     }
+    if vendor_side and item is not None:
+        line["purchase_rate"] = rate  # Inventory's purchase documents price lines by purchase_rate
     if kind == "salesorders":
         line.update(quantity_invoiced=0, quantity_packed=0, quantity_shipped=0)
     elif kind == "purchaseorders":
@@ -1112,6 +1132,7 @@ def finalize_document(doc: dict[str, Any], kind: str) -> None:
     lines = []
     sub_total = 0.0
     taxes: dict[str, list] = {}
+    inclusive = bool(doc.get("is_inclusive_tax"))
     for order, src in enumerate(doc.get("line_items") or [], start=1):
         line = dict(src)
         gross = float(line.get("rate") or 0) * float(line.get("quantity") or 0)
@@ -1121,7 +1142,8 @@ def finalize_document(doc: dict[str, Any], kind: str) -> None:
         line["item_order"] = order
         pct = float(line.get("tax_percentage") or 0)
         if pct:
-            amount = float(line["item_total"]) * pct / 100
+            # tax-inclusive prices carry their tax inside item_total
+            amount = float(line["item_total"]) * pct / (100 + pct if inclusive else 100)
             entry = taxes.setdefault(line.get("tax_id") or "tax", [line.get("tax_name") or "Tax", 0.0])
             entry[1] += amount
             line["line_item_taxes"] = [
@@ -1138,7 +1160,14 @@ def finalize_document(doc: dict[str, Any], kind: str) -> None:
         sub_total += float(line["item_total"])
         lines.append(line)
     tax_total = sum(t[1] for t in taxes.values())
-    total = sub_total + tax_total + float(doc.get("shipping_charge") or 0) + float(doc.get("adjustment") or 0)
+    header = str(doc.get("discount") or "0")
+    percent = float(header.rstrip("%") or 0) if header.endswith("%") else 0.0
+    discount_total = round(sub_total * percent / 100, 2) if percent else float(doc.get("discount_total") or 0)
+    if percent or "discount_total" in doc:
+        doc["discount_total"] = num(discount_total)
+        doc["discount_amount"] = num(discount_total)
+    total = (sub_total - discount_total + (0.0 if inclusive else tax_total)
+             + float(doc.get("shipping_charge") or 0) + float(doc.get("adjustment") or 0))
     doc["line_items"] = lines
     doc["sub_total"] = num(sub_total)
     doc["tax_total"] = num(tax_total)
@@ -1302,9 +1331,36 @@ def build_document(
         doc["billed_status"] = {"billed": "billed", "partially_billed": "partially_billed"}.get(status, "not_billed")
         doc["received_status"] = "received" if status in ("billed", "closed") else "pending"
         doc["delivery_address"] = {"address": "Al-Karrada, Street 62", "city": "Baghdad", "country": "Iraq"}
+    spec_shapes(doc, meta, kind, doc_id)
     # balance starts at the full total (nothing settled); payments and credits reduce it later
     finalize_document(doc, kind)
     return doc
+
+
+def spec_shapes(doc: dict[str, Any], meta: OrgMeta, kind: str, doc_id: str) -> None:
+    """The shapes Zoho's spec documents, chosen by id (the random stream is left as it was).
+
+    Purchase documents: every fourth one sends `billing_address` / `delivery_address` as an
+    array of address objects (as Inventory does) and every fifth is tax-inclusive; every
+    third sales order carries a percentage header discount; every document names its
+    branch in a custom field (`custom_fields[]`, `custom_field_hash` and a flat `cf_branch`).
+    """
+    n = int(doc_id)
+    if kind in ("bills", "purchaseorders"):
+        if n % 4 == 0:
+            doc["billing_address"] = [doc["billing_address"]] if doc.get("billing_address") else []
+            if "delivery_address" in doc:
+                doc["delivery_address"] = [doc["delivery_address"]]
+        if n % 5 == 0:
+            doc["is_inclusive_tax"] = True
+    if kind == "salesorders" and n % 3 == 0:
+        doc["discount"] = f"{(5, 7.5, 10)[(n // 3) % 3]:.2f}%"
+        doc["discount_type"] = "entity_level"
+        doc["discount_total"] = 0
+    branch = meta.location_names.get(doc.get("location_id") or "", "")
+    if branch and "cf_branch" in meta.custom_field_ids:
+        set_custom_fields(doc, meta, {"cf_branch": branch})
+        doc["cf_branch"] = branch
 
 
 def mutate_document(
@@ -1719,7 +1775,7 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
     meta_ids = IdAllocator(main=1_000, sub=2_000)
     location_names = {assigned["locations"][i]: spec[0] for i, spec in enumerate(LOCATIONS)}
     meta = OrgMeta(
-        custom_field_ids={k: meta_ids.sub() for k in CUSTOM_FIELDS},
+        custom_field_ids={k: meta_ids.sub() for k in CUSTOM_FIELDS if k != "cf_branch"},
         tax=Ref(meta_ids.sub(), "Sales Tax", {"percentage": 5}),
         sales_account=Ref(meta_ids.sub(), "Sales"),
         purchase_account=Ref(meta_ids.sub(), "Cost of Goods Sold"),
@@ -1731,6 +1787,7 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
         primary_location_id=assigned["locations"][0],
     )
 
+    meta.custom_field_ids["cf_branch"] = meta_ids.sub()  # added later: allocated last, other ids unchanged
     out: dict[str, list[Seeded]] = {}
 
     # 3. records, kind by kind, each with its own random stream
@@ -1745,6 +1802,8 @@ def generate_org(seed: int = 42, scale: float = 1.0) -> GeneratedOrg:
     for cid, t in zip(assigned["vendors"], created["vendors"]):
         m = _modified(rng, t, 0.5)
         vendors.append(Seeded(build_contact(rng, meta, ids, cid, "vendor", t, m), t, m))
+    for seeded in vendors[3::10]:  # one vendor in ten is also a customer
+        make_both(seeded.record)
 
     rng = random.Random(f"{seed}:customers")
     customers = []

@@ -41,7 +41,7 @@ def test_reset_with_a_seed_is_reproducible_over_http(zoho: Zoho) -> None:
 def test_full_scale_counts(full_org: SandboxOrg) -> None:
     counts = full_org.counts()
     assert counts["products"] == BASE_COUNTS["items"] == 2200
-    assert counts["customers"] == 2500 and counts["vendors"] == 80
+    assert counts["customers"] == 2500 + 8 and counts["vendors"] == 80  # 8 vendors are also customers ("both")
     assert counts["invoices"] == 600 and counts["bills"] == 150 and counts["credit-notes"] == 60
     assert counts["sales-orders"] == 200 and counts["purchase-orders"] == 80
     assert counts["payments"] == 500 and counts["prices"] == 4 and counts["warehouses"] == 3
