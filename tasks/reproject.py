@@ -44,13 +44,15 @@ class ReprojectStats:
                 "failed": self.failed, "errors": self.errors[:20]}
 
 
-def source_table(entity: Entity) -> type:
-    """Where an entity's records are kept: its model's `raw`, or (stock) the products they came with."""
+def source_table(entity: Entity) -> type | None:
+    """Where an entity's records are kept: its model's `raw`, else the `raw` of the entity whose API
+    pages it shares (stock rides the products' items); None when nothing keeps them."""
     if "raw" in entity.model.__table__.c:
         return entity.model
-    from models.erp import Product
-
-    return Product  # stock levels come from the item record products keep
+    for other in registry().values():
+        if other is not entity and "raw" in other.model.__table__.c and any(s in other.sources for s in entity.sources):
+            return other.model
+    return None
 
 
 def _record_key(entity: Entity, row: Any) -> str:
@@ -67,10 +69,13 @@ def reproject_entity(name: str, *, batch: int = BATCH,
     if entity is None:
         raise ValueError(f"unknown entity {name!r}")
     model = source_table(entity)
+    stats = ReprojectStats(name)
+    if model is None:
+        stats.errors.append("no table keeps this entity's records")
+        return stats.summary()
     table, key = model.__tablename__, model.zoho_key
     extra = ", payment_type" if "payment_type" in model.__table__.c else ""
     settings = get_settings()
-    stats = ReprojectStats(name)
     with session_scope() as s:
         stats.total = s.execute(text(f"SELECT count(*) FROM {table} WHERE raw IS NOT NULL")).scalar_one()
     if progress:

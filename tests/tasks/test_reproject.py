@@ -100,3 +100,14 @@ def test_the_command_reprojects_every_entity_with_a_table(db):
     _filled()
     assert CliRunner().invoke(main, ["reproject"]).exit_code != 0  # neither ENTITY nor --all
     assert CliRunner().invoke(main, ["reproject", "nope"]).exit_code != 0
+
+
+def test_stock_is_reprojected_from_the_item_records_products_keep(db):
+    item = {"item_id": "2646610000000900001", "name": "Cable", "last_modified_time": LMT,
+            "locations": [{"location_id": "2646610000000077024", "location_stock_on_hand": 5,
+                           "location_available_stock": 4}]}
+    sync("products", {"item": item})
+    result = reproject_entity("stock")
+    assert (result["rows"], result["failed"]) == (1, 0)
+    with db.connect() as c:
+        assert c.execute(text("SELECT stock_on_hand, available_stock FROM stock_levels")).one() == (5, 4)
