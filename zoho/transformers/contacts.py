@@ -77,11 +77,17 @@ def _address(kind: str, r: dict[str, Any]) -> dict[str, Any]:
 
 
 def primary_person(r: dict[str, Any]) -> dict[str, Any] | None | object:
-    """The contact person marked primary, else the first; SKIP when the record lists none (a list row)."""
+    """The contact's primary person (`primary_contact_id`, else the one marked `is_primary_contact`), else
+    the first; SKIP when the record lists none (a list row)."""
     persons = r.get("contact_persons")
     if not isinstance(persons, list):
         return SKIP
     persons = [p for p in persons if isinstance(p, dict)]
+    primary_id = r.get("primary_contact_id")
+    if primary_id not in (None, "") and not isinstance(primary_id, (dict, list)):
+        for p in persons:
+            if str(p.get("contact_person_id")) == str(primary_id):
+                return p
     for p in persons:
         if to_bool(p.get("is_primary_contact")) and not isinstance(p.get("is_primary_contact"), (dict, list)):
             return p
