@@ -8,6 +8,7 @@ Running it twice changes nothing the first run did not.
 """
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ def _record_key(entity: Entity, row: Any) -> str:
     return entity.record_key
 
 
-def reproject_entity(name: str, *, batch: int = BATCH,
-                     progress: Callable[[ReprojectStats], None] | None = None) -> dict[str, Any]:
+def reproject_entity(name: str, *, batch: int = BATCH, progress: Callable[[ReprojectStats], None] | None = None,
+                     actor: str = "cli") -> dict[str, Any]:
     """Transform every stored record of `name` again and upsert the result (newest wins)."""
     entity = get_entity(name)
     if entity is None:
@@ -111,6 +112,10 @@ def reproject_entity(name: str, *, batch: int = BATCH,
             stats.done += len(rows)
         if progress:
             progress(stats)
+    with session_scope() as s:  # every lever that changes state is audited
+        s.execute(text("INSERT INTO tds_audit_trail (action, actor, entity_type, details) "
+                       "VALUES ('reproject', :actor, :e, CAST(:d AS jsonb))"),
+                  {"actor": actor, "e": name, "d": json.dumps(stats.summary())})
     log.info("reprojected", extra={"entity": name})
     return stats.summary()
 

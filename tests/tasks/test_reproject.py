@@ -55,6 +55,9 @@ def test_reproject_gives_rows_written_before_the_migration_their_new_columns_and
 
     first = reproject_entity("bills")
     assert (first["rows"], first["applied"], first["failed"]) == (1, 1, 0)
+    with db.connect() as c:
+        assert c.execute(text("SELECT actor, entity_type FROM tds_audit_trail WHERE action = 'reproject'")).all() == [
+            ("cli", "bills")]
     _filled()
     customers = reproject_entity("customers")
     assert customers["failed"] == 0
