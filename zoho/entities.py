@@ -131,6 +131,11 @@ _MODULES = (
     "payments",
     "sales_orders",
     "purchase_orders",
+    "inventory_adjustments",
+    "transfer_orders",
+    "composite_items",
+    "item_groups",
+    "vendor_credits",
 )
 
 _registry: dict[str, Entity] | None = None

@@ -131,10 +131,11 @@ def test_each_entity_reads_its_records_under_zohos_body_key(entity, body_key, id
     assert ent.record_id(found[1]) == "2646610000000000042"
 
 
-def test_all_twelve_entities_are_registered():
+def test_all_seventeen_entities_are_registered():
     assert set(entity_names()) == {
         "products", "customers", "vendors", "invoices", "bills", "credit-notes", "stock", "prices", "warehouses",
         "payments", "sales-orders", "purchase-orders",
+        "inventory-adjustments", "transfer-orders", "composite-items", "item-groups", "vendor-credits",
     }
 
 
