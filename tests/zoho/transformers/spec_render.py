@@ -1,0 +1,83 @@
+"""Zoho's documented response examples, rendered mechanically from `zoho-openapi/<module>.yml`.
+
+Every value comes from an `example` in the spec (a property with none is left out; no value
+is made up); `$ref`s are followed, `allOf` merged, the first of `oneOf` / `anyOf` taken.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_ROOT = Path(__file__).resolve().parents[3]
+
+
+def _spec_dir() -> Path:
+    """`$ZOHO_OPENAPI_DIR`, else `shared/zoho-openapi` beside the checkout (or beside its worktree folder)."""
+    if os.environ.get("ZOHO_OPENAPI_DIR"):
+        return Path(os.environ["ZOHO_OPENAPI_DIR"])
+    candidates = [_ROOT.parent / "shared" / "zoho-openapi", _ROOT.parent.parent / "shared" / "zoho-openapi"]
+    return next((c for c in candidates if c.is_dir()), candidates[0])
+
+
+SPEC_DIR = _spec_dir()
+_MISSING = object()
+
+
+@lru_cache(maxsize=None)
+def spec(module: str) -> dict[str, Any]:
+    return yaml.safe_load((SPEC_DIR / f"{module}.yml").read_text(encoding="utf-8"))
+
+
+def _resolve(doc: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        node = doc["components"]["schemas"][node["$ref"].rsplit("/", 1)[-1]]
+    return node
+
+
+def _render(doc: dict[str, Any], node: Any, depth: int = 0) -> Any:
+    node = _resolve(doc, node)
+    if depth > 12 or not isinstance(node, dict):
+        return _MISSING
+    kind = node.get("type")
+    if "example" in node and kind not in ("object", "array"):
+        return node["example"]
+    if "allOf" in node:
+        out: dict[str, Any] = {}
+        for part in node["allOf"]:
+            value = _render(doc, part, depth + 1)
+            if isinstance(value, dict):
+                out.update(value)
+        return out
+    for key in ("oneOf", "anyOf"):
+        if key in node:
+            return _render(doc, node[key][0], depth + 1)
+    if kind == "object" or "properties" in node:
+        out = {}
+        for name, sub in (node.get("properties") or {}).items():
+            value = _render(doc, sub, depth + 1)
+            if value is not _MISSING:
+                out[name] = value
+        return node["example"] if not out and "example" in node else out
+    if kind == "array":
+        if "example" in node:
+            return node["example"]
+        value = _render(doc, node.get("items", {}), depth + 1)
+        return [] if value is _MISSING else [value]
+    return node.get("example", _MISSING)
+
+
+def response_example(module: str, path: str, method: str = "get") -> dict[str, Any]:
+    """The documented 200 answer of `method path` in `module`'s spec."""
+    doc = spec(module)
+    schema = doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+    rendered = _render(doc, schema)
+    assert isinstance(rendered, dict), f"{module} {method.upper()} {path}: no example"
+    return rendered
+
+
+def spec_available() -> bool:
+    return SPEC_DIR.is_dir()
