@@ -125,7 +125,7 @@ COLLECTIONS: dict[str, Collection] = {
                    frozenset({"line_items"})),
         Collection("compositeitems", "composite_item_id", "composite_items", "composite_item", "Composite Item",
                    frozenset({"mapped_items"})),
-        Collection("itemgroups", "group_id", "itemgroups", "item_group", "Item Group"),
+        Collection("itemgroups", "group_id", "itemgroups", "itemgroup", "Item Group"),
         Collection("vendorcredits", "vendor_credit_id", "vendorcredits", "vendor_credit", "Vendor Credit",
                    frozenset({"line_items", "notes", "custom_fields"})),
     )
@@ -163,7 +163,7 @@ ENTITIES: dict[str, EntityView] = {
         EntityView("inventory-adjustments", ("inventoryadjustments",), webhook_keys=("inventory_adjustment",)),
         EntityView("transfer-orders", ("transferorders",), webhook_keys=("transfer_order",)),
         EntityView("composite-items", ("compositeitems",), webhook_keys=("composite_item",)),
-        EntityView("item-groups", ("itemgroups",), webhook_keys=("item_group",)),
+        EntityView("item-groups", ("itemgroups",), webhook_keys=("itemgroup",)),
         EntityView("vendor-credits", ("vendorcredits",), webhook_keys=("vendor_credit",)),
     )
 }

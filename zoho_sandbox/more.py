@@ -31,7 +31,7 @@ KINDS = {
     "inventoryadjustments": ("inventory_adjustment_id", "", "", "inventory_adjustment"),
     "transferorders": ("transfer_order_id", "transfer_order_number", "TO-", "transfer_order"),
     "compositeitems": ("composite_item_id", "", "", "composite_item"),
-    "itemgroups": ("group_id", "", "", "item_group"),
+    "itemgroups": ("group_id", "", "", "itemgroup"),
     "vendorcredits": ("vendor_credit_id", "vendor_credit_number", "DN-", "vendor_credit"),
 }
 BASE_COUNTS = {"inventoryadjustments": 40, "transferorders": 30, "compositeitems": 20, "itemgroups": 15,

@@ -54,7 +54,7 @@ CASES = [
          TransferOrderLineItem, "transfer_order_id", 2, "to_location_name", "Basra Branch Warehouse"),
     Case("composite-items", ("composite_item", "compositeitem"), COMPOSITE, "composite_item_id", CompositeItem,
          CompositeItemComponent, "composite_item_id", 2, "name", "Starter Kit 1"),
-    Case("item-groups", ("item_group", "itemgroup"), GROUP, "group_id", ItemGroup, None, None, 0,
+    Case("item-groups", ("itemgroup", "item_group"), GROUP, "group_id", ItemGroup, None, None, 0,
          "group_name", "Samsung Capacity range 1"),
     Case("vendor-credits", ("vendor_credit", "vendorcredit"), CREDIT, "vendor_credit_id", VendorCredit,
          VendorCreditLineItem, "vendor_credit_id", 2, "vendor_credit_number", "DN-00001"),

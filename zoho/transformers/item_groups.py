@@ -62,9 +62,9 @@ def transform(record: dict, ctx: TransformContext) -> list[Record]:
 
 ENTITY = Entity(
     name="item-groups",
-    record_keys={"item_group": "group_id", "itemgroup": "group_id"},
+    record_keys={"itemgroup": "group_id", "item_group": "group_id"},
     schema=ItemGroupSchema,
     transform=transform,
     model=ItemGroup,
-    sources=(ApiSource("inventory", "/itemgroups", "itemgroups", "item_group", filters_honoured=False),),
+    sources=(ApiSource("inventory", "/itemgroups", "itemgroups", "itemgroup", filters_honoured=False),),
 )

@@ -40,7 +40,7 @@ def test_the_entity_reads_the_inventory_itemgroups_list_without_details():
     assert e.model is ItemGroup and e.queue == "sync.item-groups"
     (src,) = e.sources
     assert (src.service, src.path, src.list_key, src.record_key, src.detail) == (
-        "inventory", "/itemgroups", "itemgroups", "item_group", False)
+        "inventory", "/itemgroups", "itemgroups", "itemgroup", False)
 
 
 def test_a_group_lands_its_columns_and_its_items_ids():
