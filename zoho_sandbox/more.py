@@ -44,7 +44,7 @@ GROUP_ATTRIBUTES = ("Size", "Colour", "Length", "Capacity")
 
 
 def scaled(scale: float) -> dict[str, int]:
-    return {k: max(3, int(round(v * scale))) for k, v in BASE_COUNTS.items()}
+    return {k: max(3, round(v * scale)) for k, v in BASE_COUNTS.items()}
 
 
 def _lines_items(rng: random.Random, goods: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:

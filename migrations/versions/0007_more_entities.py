@@ -9,8 +9,8 @@ Revision ID: 0007_more_entities
 Revises: 0005_sync_cursor_id
 Create Date: 2026-12-02
 """
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0007_more_entities"

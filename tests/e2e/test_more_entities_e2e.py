@@ -49,8 +49,7 @@ def test_sandbox_webhooks_for_the_five_later_entities_land_through_a_real_worker
         for entity in ENTITIES:  # a pull then brings the rest, and never an older version over the webhook's
             assert pull_entity(entity)["status"] == "completed"
         wait_for(lambda: settled(db), timeout=60, message="pulled events applied")
-        for entity in ENTITIES:
-            table, key, id_field = ENTITIES[entity]
+        for entity, (table, _key, _id_field) in ENTITIES.items():
             with db.connect() as c:
                 count = c.execute(text(f"SELECT count(*) FROM {table}")).scalar()
             assert count == len(zoho.records(entity)), entity

@@ -6,7 +6,7 @@ is made up); `$ref`s are followed, `allOf` merged, the first of `oneOf` / `anyOf
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ SPEC_DIR = _spec_dir()
 _MISSING = object()
 
 
-@lru_cache(maxsize=None)
+@cache
 def spec(module: str) -> dict[str, Any]:
     return yaml.safe_load((SPEC_DIR / f"{module}.yml").read_text(encoding="utf-8"))
 
