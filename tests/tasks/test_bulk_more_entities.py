@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pytest
 
 from tasks.bulk import pull_entity
+from tasks.reconcile import reconcile_entity
 from tests.tasks.bulk_support import Zoho, calls_delta, drain, point_client_at, q
 from zoho_sandbox.server import SandboxServer
 
@@ -106,3 +107,27 @@ def test_an_edit_is_pulled_and_a_deletion_is_swept_by_the_full_pull(zoho, db, p)
     touched = next(r for r in zoho.records(p.entity) if r[p.id_field] == edited)
     raw = q(db, f"SELECT raw FROM {p.table} WHERE {p.key} = :z", z=edited)[0][0]
     assert raw["last_modified_time"] == touched["last_modified_time"]
+
+
+@pytest.mark.parametrize("p", [PULLED[0], PULLED[4]], ids=[PULLED[0].entity, PULLED[4].entity])
+def test_reconcile_finds_nothing_after_a_pull_and_repairs_a_missing_a_stale_and_an_extra_row(zoho, db, p):
+    pull_entity(p.entity)
+    drain(db)
+    clean = reconcile_entity(p.entity)
+    assert clean["differences"] == 0 and clean["enqueued"] == 0
+
+    ids = sorted(r[p.id_field] for r in zoho.records(p.entity))
+    deleted, aged = ids[0], ids[1]
+    with db.begin() as c:
+        c.exec_driver_sql(f"DELETE FROM {p.table} WHERE {p.key} = %s", (deleted,))
+        c.exec_driver_sql(f"UPDATE {p.table} SET zoho_last_modified_at = zoho_last_modified_at - interval '1 day' "
+                          f"WHERE {p.key} = %s", (aged,))
+        c.exec_driver_sql(f"INSERT INTO {p.table} ({p.key}, is_active, zoho_last_modified_at, last_synced_at) "
+                          "VALUES ('1999999999999999999', true, now() - interval '2 days', now() - interval '1 day')")
+
+    report = reconcile_entity(p.entity)
+    assert (report["missing"], report["stale"], report["extra_in_erp"]) == (1, 1, 1)
+    drain(db)
+    assert q(db, f"SELECT count(*) FROM {p.table} WHERE {p.key} = :z", z=deleted)[0][0] == 1
+    assert q(db, f"SELECT is_active FROM {p.table} WHERE {p.key} = '1999999999999999999'")[0][0] is False
+    assert reconcile_entity(p.entity)["differences"] == 0

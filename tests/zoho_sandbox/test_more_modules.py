@@ -33,7 +33,7 @@ def detail(zoho: Zoho, entity: str, zoho_id: str) -> dict:
 
 @by_module
 def test_lists_are_summaries_of_the_details_under_the_specs_keys(zoho: Zoho, entity: str) -> None:
-    path, list_key, detail_key, id_field, child = MODULES[entity]
+    path, list_key, _detail_key, id_field, child = MODULES[entity]
     rows = zoho.all_rows(path, list_key)
     assert len(rows) == len(zoho.records(entity)) >= 3
     for row in rows[:5]:
