@@ -10,7 +10,10 @@ from celery.schedules import crontab
 from zoho.entities import registry
 
 PULL_EVERY_SECONDS = {"products": 300, "stock": 900, "customers": 600, "vendors": 1800, "invoices": 600,
-                      "sales-orders": 600, "payments": 900, "prices": 1800, "warehouses": 3600}
+                      "sales-orders": 600, "payments": 900, "prices": 1800, "warehouses": 3600,
+                      # lists without a `last_modified_time` filter are scanned whole: less often
+                      "inventory-adjustments": 1800, "transfer-orders": 1800, "composite-items": 1800,
+                      "item-groups": 3600, "vendor-credits": 1800}
 DEFAULT_PULL_EVERY_SECONDS = 900
 FULL_PULL_EVERY_TIME = {"stock"}
 

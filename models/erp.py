@@ -229,7 +229,7 @@ class _LineItem:
     tax_percentage: Mapped[Money | None]
     tax_amount: Mapped[Money | None]
     item_total: Mapped[Money | None]
-    zoho_location_id: Mapped[str | None]
+    zoho_location_id: Mapped[ZohoId | None]
     """The line's location (`location_id`, or `warehouse_id` on older organisations)."""
     location_name: Mapped[str | None]
 
@@ -484,3 +484,197 @@ class PaymentApplication(Base):
     document_total: Mapped[Money | None]
     document_balance: Mapped[Money | None]
     amount_applied: Mapped[Money | None]
+
+
+# --- the seeds' remaining Zoho sources: adjustments, transfers, composite items, groups, vendor credits ---
+
+
+class InventoryAdjustment(SyncedMixin, Base):
+    """A stock correction in one location (theft, damage, count): quantities or values per line."""
+
+    __tablename__ = "inventory_adjustments"
+    zoho_key = "zoho_inventory_adjustment_id"
+
+    zoho_inventory_adjustment_id: Mapped[ZohoId] = mapped_column(unique=True)
+    adjustment_date: Mapped[dt.date | None]
+    adjustment_type: Mapped[str | None]  # "quantity" | "value"
+    reason: Mapped[str | None]
+    zoho_reason_id: Mapped[ZohoId | None]
+    description: Mapped[str | None]
+    reference_number: Mapped[str | None]
+    status: Mapped[str | None]
+    zoho_location_id: Mapped[ZohoId | None]
+    location_name: Mapped[str | None]
+    total: Mapped[Money | None]
+    custom_fields: Mapped[dict[str, Any] | None]
+    zoho_created_at: Mapped[dt.datetime | None]
+
+
+class InventoryAdjustmentLineItem(Base):
+    """One item's adjustment; `zoho_line_item_id` may be synthetic (`idx:<n>`) like the documents' lines."""
+
+    __tablename__ = "inventory_adjustment_line_items"
+    __table_args__ = (UniqueConstraint("inventory_adjustment_id", "zoho_line_item_id"),)
+
+    id: Mapped[intpk]
+    inventory_adjustment_id: Mapped[int] = mapped_column(
+        ForeignKey("inventory_adjustments.id", ondelete="CASCADE"))
+    zoho_line_item_id: Mapped[ZohoId]
+    zoho_item_id: Mapped[ZohoId | None]
+    item_order: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None]
+    description: Mapped[str | None]
+    sku: Mapped[str | None]
+    unit: Mapped[str | None]
+    quantity_adjusted: Mapped[Money | None]
+    value_adjusted: Mapped[Money | None]
+    item_total: Mapped[Money | None]
+    zoho_adjustment_account_id: Mapped[ZohoId | None]
+    adjustment_account_name: Mapped[str | None]
+    zoho_location_id: Mapped[ZohoId | None]
+    location_name: Mapped[str | None]
+
+
+class TransferOrder(SyncedMixin, Base):
+    """Stock moved from one location (warehouse) to another."""
+
+    __tablename__ = "transfer_orders"
+    zoho_key = "zoho_transfer_order_id"
+
+    zoho_transfer_order_id: Mapped[ZohoId] = mapped_column(unique=True)
+    transfer_order_number: Mapped[str | None]
+    transfer_order_date: Mapped[dt.date | None]
+    description: Mapped[str | None]
+    status: Mapped[str | None]
+    is_intransit_order: Mapped[bool | None]
+    zoho_from_location_id: Mapped[ZohoId | None]
+    from_location_name: Mapped[str | None]
+    zoho_to_location_id: Mapped[ZohoId | None]
+    to_location_name: Mapped[str | None]
+    custom_fields: Mapped[dict[str, Any] | None]
+    zoho_created_at: Mapped[dt.datetime | None]
+
+
+class TransferOrderLineItem(Base):
+    __tablename__ = "transfer_order_line_items"
+    __table_args__ = (UniqueConstraint("transfer_order_id", "zoho_line_item_id"),)
+
+    id: Mapped[intpk]
+    transfer_order_id: Mapped[int] = mapped_column(ForeignKey("transfer_orders.id", ondelete="CASCADE"))
+    zoho_line_item_id: Mapped[ZohoId]
+    zoho_item_id: Mapped[ZohoId | None]
+    item_order: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None]
+    description: Mapped[str | None]
+    sku: Mapped[str | None]
+    unit: Mapped[str | None]
+    quantity_transfer: Mapped[Money | None]
+
+
+class CompositeItem(SyncedMixin, Base):
+    """A Zoho composite item (kit / assembly); its components are `composite_item_components`."""
+
+    __tablename__ = "composite_items"
+    zoho_key = "zoho_composite_item_id"
+
+    zoho_composite_item_id: Mapped[ZohoId] = mapped_column(unique=True)
+    name: Mapped[str | None]
+    sku: Mapped[str | None]
+    unit: Mapped[str | None]
+    description: Mapped[str | None]
+    status: Mapped[str | None]
+    combo_type: Mapped[str | None]
+    item_type: Mapped[str | None]
+    product_type: Mapped[str | None]
+    brand: Mapped[str | None]
+    manufacturer: Mapped[str | None]
+    zoho_category_id: Mapped[ZohoId | None]
+    category_name: Mapped[str | None]
+    unit_price: Mapped[Money | None]
+    cost_price: Mapped[Money | None]
+    tax_name: Mapped[str | None]
+    tax_percentage: Mapped[Money | None]
+    stock_on_hand: Mapped[Money | None]
+    available_stock: Mapped[Money | None]
+    reorder_level: Mapped[Money | None]
+    ean: Mapped[str | None]
+    upc: Mapped[str | None]
+    isbn: Mapped[str | None]
+    part_number: Mapped[str | None]
+    image_name: Mapped[str | None]
+    custom_fields: Mapped[dict[str, Any] | None]
+    zoho_created_at: Mapped[dt.datetime | None]
+
+
+class CompositeItemComponent(Base):
+    """One component (`mapped_items[]`) of a composite item: which item, how many."""
+
+    __tablename__ = "composite_item_components"
+    __table_args__ = (UniqueConstraint("composite_item_id", "zoho_line_item_id"),)
+
+    id: Mapped[intpk]
+    composite_item_id: Mapped[int] = mapped_column(ForeignKey("composite_items.id", ondelete="CASCADE"))
+    zoho_line_item_id: Mapped[ZohoId]
+    zoho_item_id: Mapped[ZohoId | None] = mapped_column(index=True)
+    item_order: Mapped[int | None] = mapped_column(Integer)
+    name: Mapped[str | None]
+    sku: Mapped[str | None]
+    unit: Mapped[str | None]
+    description: Mapped[str | None]
+    quantity: Mapped[Money | None]
+    rate: Mapped[Money | None]
+    purchase_rate: Mapped[Money | None]
+    is_combo_product: Mapped[bool | None]
+
+
+class ItemGroup(SyncedMixin, Base):
+    """A Zoho item group (items sharing attributes such as size or colour)."""
+
+    __tablename__ = "item_groups"
+    zoho_key = "zoho_group_id"
+
+    zoho_group_id: Mapped[ZohoId] = mapped_column(unique=True)
+    group_name: Mapped[str | None]
+    description: Mapped[str | None]
+    brand: Mapped[str | None]
+    manufacturer: Mapped[str | None]
+    unit: Mapped[str | None]
+    product_type: Mapped[str | None]
+    status: Mapped[str | None]
+    is_taxable: Mapped[bool | None]
+    tax_name: Mapped[str | None]
+    tax_percentage: Mapped[Money | None]
+    attribute_name1: Mapped[str | None]
+    attribute_name2: Mapped[str | None]
+    attribute_name3: Mapped[str | None]
+    image_name: Mapped[str | None]
+    item_count: Mapped[int | None] = mapped_column(Integer)
+    zoho_item_ids: Mapped[list[Any] | None]
+    """The Zoho ids of the group's items (`items[]`), in Zoho's order."""
+    custom_fields: Mapped[dict[str, Any] | None]
+    zoho_created_at: Mapped[dt.datetime | None]
+
+
+class VendorCredit(_VendorDocument, Base):
+    """A Zoho Books vendor credit (a debit note from a vendor): header like the other documents."""
+
+    __tablename__ = "vendor_credits"
+    zoho_key = "zoho_vendor_credit_id"
+
+    zoho_vendor_credit_id: Mapped[ZohoId] = mapped_column(unique=True)
+    vendor_credit_number: Mapped[str | None]
+    vendor_credit_date: Mapped[dt.date | None]
+    is_inclusive_tax: Mapped[bool | None]
+    discount_amount: Mapped[Money | None]
+    custom_fields: Mapped[dict[str, Any] | None]
+    total_credits_used: Mapped[Money | None]
+    total_refunded_amount: Mapped[Money | None]
+
+
+class VendorCreditLineItem(_LineItem, Base):
+    __tablename__ = "vendor_credit_line_items"
+    __table_args__ = (UniqueConstraint("vendor_credit_id", "zoho_line_item_id"),)
+
+    vendor_credit_id: Mapped[int] = mapped_column(ForeignKey("vendor_credits.id", ondelete="CASCADE"))
+    zoho_account_id: Mapped[ZohoId | None]
+    account_name: Mapped[str | None]

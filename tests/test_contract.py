@@ -47,6 +47,13 @@ WEBHOOK_ENTITIES = {
     "purchase-orders": ("purchaseorder", "purchaseorder_id"),
     "contacts": ("contact", "contact_id"),
 }
+WEBHOOK_ENTITIES.update({  # the seeds' remaining sources (keys as Zoho's spec in zoho-openapi/ gives them)
+    "inventory-adjustments": ("inventory_adjustment", "inventory_adjustment_id"),
+    "transfer-orders": ("transfer_order", "transfer_order_id"),
+    "composite-items": ("composite_item", "composite_item_id"),
+    "item-groups": ("itemgroup", "group_id"),
+    "vendor-credits": ("vendor_credit", "vendor_credit_id"),
+})
 PULLED_ENTITIES = [e for e in WEBHOOK_ENTITIES if e != "contacts"]  # contacts: a route; customers/vendors pull
 
 # §5 table: entity → (service, [(path, fixed params)], list key, record key)
@@ -64,12 +71,23 @@ ZOHO_SOURCES = {
     "sales-orders": ("books", [("/salesorders", {})], "salesorders", "salesorder"),
     "purchase-orders": ("books", [("/purchaseorders", {})], "purchaseorders", "purchaseorder"),
 }
+ZOHO_SOURCES.update({  # where the spec and the §5 table differ, the spec wins (Books' list key `vendorcredits`)
+    "inventory-adjustments": ("inventory", [("/inventoryadjustments", {})], "inventory_adjustments",
+                              "inventory_adjustment"),
+    "transfer-orders": ("inventory", [("/transferorders", {})], "transfer_orders", "transfer_order"),
+    "composite-items": ("inventory", [("/compositeitems", {})], "composite_items", "composite_item"),
+    "item-groups": ("inventory", [("/itemgroups", {})], "itemgroups", "itemgroup"),
+    "vendor-credits": ("books", [("/vendorcredits", {})], "vendorcredits", "vendor_credit"),
+})
 ENTITY_TABLE = {
     "products": "products", "customers": "customers", "vendors": "vendors", "invoices": "invoices",
     "bills": "bills", "credit-notes": "credit_notes", "stock": "stock_levels", "prices": "price_lists",
     "warehouses": "warehouses", "payments": "payments", "sales-orders": "sales_orders",
     "purchase-orders": "purchase_orders",
 }
+ENTITY_TABLE.update({"inventory-adjustments": "inventory_adjustments", "transfer-orders": "transfer_orders",
+                     "composite-items": "composite_items", "item-groups": "item_groups",
+                     "vendor-credits": "vendor_credits"})
 
 # ----------------------------------------------------------------------------- §4 tables
 
@@ -81,6 +99,9 @@ ZOHO_KEYS = {  # ERP table → its unique Zoho key
     "warehouses": "zoho_warehouse_id", "price_lists": "zoho_pricebook_id", "payments": "zoho_payment_id",
     "sales_orders": "zoho_salesorder_id", "purchase_orders": "zoho_purchaseorder_id",
 }
+ZOHO_KEYS.update({"inventory_adjustments": "zoho_inventory_adjustment_id", "transfer_orders": "zoho_transfer_order_id",
+                  "composite_items": "zoho_composite_item_id", "item_groups": "zoho_group_id",
+                  "vendor_credits": "zoho_vendor_credit_id"})
 LINE_TABLES = {  # line table → (parent pointer column, parent table)
     "invoice_line_items": ("invoice_id", "invoices"),
     "bill_line_items": ("bill_id", "bills"),
@@ -89,6 +110,12 @@ LINE_TABLES = {  # line table → (parent pointer column, parent table)
     "sales_order_line_items": ("sales_order_id", "sales_orders"),
     "purchase_order_line_items": ("purchase_order_id", "purchase_orders"),
 }
+LINE_TABLES.update({
+    "inventory_adjustment_line_items": ("inventory_adjustment_id", "inventory_adjustments"),
+    "transfer_order_line_items": ("transfer_order_id", "transfer_orders"),
+    "composite_item_components": ("composite_item_id", "composite_items"),
+    "vendor_credit_line_items": ("vendor_credit_id", "vendor_credits"),
+})
 ERP_TABLES = list(ZOHO_KEYS) + ["stock_levels"] + list(LINE_TABLES)
 DOCUMENTS = {  # table → (<doc> prefix, party Zoho id column)
     "invoices": ("invoice", "zoho_customer_id"),

@@ -172,6 +172,8 @@ class ZohoClient:
         body = self.get(source.service, path, priority=priority)
         record = source.record_in(body)
         if not isinstance(record, dict):
+            record = _record_in(body, str(zoho_id))
+        if not isinstance(record, dict):
             raise PermanentError(f"Zoho {source.service} GET {path}: answer has no '{source.record_key}' record")
         return record
 
@@ -306,3 +308,18 @@ class ZohoClient:
         error.http_status = status  # type: ignore[attr-defined]
         error.zoho_code = code  # type: ignore[attr-defined]
         return error, body
+
+
+def _record_in(body: dict[str, Any], zoho_id: str) -> dict[str, Any] | None:
+    """The record of a detail answer under another envelope spelling (`vendorcredit` for `vendor_credit`),
+    or the answer itself when Zoho puts the record at the top level (composite items, item groups):
+    whichever carries the asked-for id in one of its `*_id` fields."""
+    def carries(d: dict[str, Any]) -> bool:
+        return any(k.endswith("_id") and str(v) == zoho_id for k, v in d.items() if isinstance(v, (str, int)))
+
+    nested = [v for v in body.values() if isinstance(v, dict) and carries(v)]
+    if len(nested) == 1:
+        return nested[0]
+    if carries(body):
+        return {k: v for k, v in body.items() if k not in ("code", "message")}
+    return None

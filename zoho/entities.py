@@ -40,6 +40,17 @@ ENVELOPE_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "pricebooks": ("price_books", "pricelists", "price_lists"),
     "location": ("warehouse",),
     "warehouse": ("location",),
+    # the later modules (zoho-openapi/*.yml spell them with underscores; Books without)
+    "vendor_credit": ("vendorcredit",), "vendorcredit": ("vendor_credit",),
+    "vendor_credits": ("vendorcredits",), "vendorcredits": ("vendor_credits",),
+    "itemgroup": ("item_group",), "item_group": ("itemgroup",),
+    "itemgroups": ("item_groups",), "item_groups": ("itemgroups",),
+    "inventory_adjustment": ("inventoryadjustment",), "inventoryadjustment": ("inventory_adjustment",),
+    "inventory_adjustments": ("inventoryadjustments",), "inventoryadjustments": ("inventory_adjustments",),
+    "transfer_order": ("transferorder",), "transferorder": ("transfer_order",),
+    "transfer_orders": ("transferorders",), "transferorders": ("transfer_orders",),
+    "composite_item": ("compositeitem",), "compositeitem": ("composite_item",),
+    "composite_items": ("compositeitems",), "compositeitems": ("composite_items",),
 })
 
 
@@ -196,6 +207,11 @@ _MODULES = (
     "sales_orders",
     "purchase_orders",
     "contacts_route",
+    "inventory_adjustments",
+    "transfer_orders",
+    "composite_items",
+    "item_groups",
+    "vendor_credits",
 )
 
 _registry: dict[str, Entity] | None = None

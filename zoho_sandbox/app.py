@@ -29,6 +29,7 @@ from zoho_sandbox.data import (
     parse_time,
 )
 from zoho_sandbox.images import image_bytes
+from zoho_sandbox.more import BARE_DETAIL
 from zoho_sandbox.runtime import ConfigError, Sandbox, SandboxOptions
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ SERVICE_COLLECTIONS = {
         "purchaseorders",
         "items",
         "pricebooks",
+        "vendorcredits",
     ),
     "inventory": (
         "items",
@@ -65,6 +67,11 @@ SERVICE_COLLECTIONS = {
         "customerpayments",
         "salesorders",
         "purchaseorders",
+        "inventoryadjustments",
+        "transferorders",
+        "compositeitems",
+        "itemgroups",
+        "vendorcredits",
     ),
 }
 #: Zoho Inventory's `/bills` silently ignores every filter but paging (a real quirk).
@@ -337,6 +344,8 @@ def create_sandbox_app(org: SandboxOrg | None = None, **options: Any) -> Flask:
         record = sandbox.org.get(collection, zoho_id, view=view)
         if record is None:
             raise ApiError(404, 1002, f"{spec.label} does not exist.")
+        if collection in BARE_DETAIL and view is None:  # as Zoho's spec shows these two: no envelope
+            return json_response({"code": 0, "message": "success", **record})
         return json_response({"code": 0, "message": "success", spec.detail_key: record})
 
     def itemdetails() -> Response:

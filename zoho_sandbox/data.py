@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from zoho_sandbox import generator as gen
+from zoho_sandbox import more
 from zoho_sandbox.generator import DEFAULT_ORG_ID, ORG_TZ, fmt_time
 
 
@@ -117,6 +118,16 @@ COLLECTIONS: dict[str, Collection] = {
             "pricebooks", "pricebook_id", "pricebooks", "pricebook", "Price List", frozenset({"pricebook_items"})
         ),
         Collection("locations", "location_id", "locations", "location", "Location", frozenset({"associated_users"})),
+        # the later modules, as Zoho's spec names their lists and records (zoho_sandbox/more.py)
+        Collection("inventoryadjustments", "inventory_adjustment_id", "inventory_adjustments",
+                   "inventory_adjustment", "Inventory Adjustment", frozenset({"line_items"})),
+        Collection("transferorders", "transfer_order_id", "transfer_orders", "transfer_order", "Transfer Order",
+                   frozenset({"line_items"})),
+        Collection("compositeitems", "composite_item_id", "composite_items", "composite_item", "Composite Item",
+                   frozenset({"mapped_items"})),
+        Collection("itemgroups", "group_id", "itemgroups", "itemgroup", "Item Group"),
+        Collection("vendorcredits", "vendor_credit_id", "vendorcredits", "vendor_credit", "Vendor Credit",
+                   frozenset({"line_items", "notes", "custom_fields"})),
     )
 }
 
@@ -149,6 +160,11 @@ ENTITIES: dict[str, EntityView] = {
         EntityView("payments", ("customerpayments", "vendorpayments"), webhook_keys=("payment", "vendorpayment")),
         EntityView("sales-orders", ("salesorders",), webhook_keys=("salesorder",)),
         EntityView("purchase-orders", ("purchaseorders",), webhook_keys=("purchaseorder",)),
+        EntityView("inventory-adjustments", ("inventoryadjustments",), webhook_keys=("inventory_adjustment",)),
+        EntityView("transfer-orders", ("transferorders",), webhook_keys=("transfer_order",)),
+        EntityView("composite-items", ("compositeitems",), webhook_keys=("composite_item",)),
+        EntityView("item-groups", ("itemgroups",), webhook_keys=("itemgroup",)),
+        EntityView("vendor-credits", ("vendorcredits",), webhook_keys=("vendor_credit",)),
     )
 }
 
@@ -303,8 +319,10 @@ class SandboxOrg:
         clock: Callable[[], float] = time.time,
     ) -> SandboxOrg:
         """The seeded organisation; the same (seed, scale) always yields the same records."""
+        generated = gen.generate_org(seed, scale)
+        more.generate(generated, seed, scale)  # the later modules, from their own random streams
         return cls(
-            gen.generate_org(seed, scale),
+            generated,
             seed=seed,
             scale=scale,
             org_id=org_id,
@@ -551,6 +569,12 @@ class SandboxOrg:
                     refs.update(a.get(id_key) or "" for a in e.record.get(app_key) or [])
             for e in self._collections["creditnotes"].values():
                 refs.update(a.get("invoice_id") or "" for a in e.record.get("invoices") or [])
+            for name, lines in (("inventoryadjustments", "line_items"), ("transferorders", "line_items"),
+                                ("compositeitems", "mapped_items"), ("itemgroups", "items"),
+                                ("vendorcredits", "line_items")):
+                for e in self._collections[name].values():
+                    refs.add(e.record.get("vendor_id") or "")
+                    refs.update(line.get("item_id") or "" for line in e.record.get(lines) or [])
             refs.update(self._collections["locations"])
             refs.discard("")
             return refs
@@ -621,6 +645,8 @@ class SandboxOrg:
             gen.mutate_pricebook(rng, record, self._ids, self._goods())
         elif coll == "locations":
             gen.mutate_location(rng, record)
+        elif coll in more.KINDS:
+            more.mutate(coll, rng, record)
 
     def _apply_fields(self, coll: str, record: dict[str, Any], fields: dict[str, Any]) -> str | None:
         """Set caller-chosen fields, keeping derived fields (stock sums, totals) coherent.
@@ -855,6 +881,17 @@ class SandboxOrg:
         if coll == "locations":
             spec = (f"Branch {len(self._collections['locations']) + 1}", "Najaf", "Najaf", "NA", "Kufa Street", False)
             return gen.build_location(zoho_id, spec, now, now)
+        if coll in more.KINDS:
+            vendors = [e.record for e in contacts.values() if e.record.get("contact_type") == "vendor"]
+            number = len(self._collections[coll]) + 1
+            record = more.build(coll, rng, meta, ids, zoho_id, number, self._goods()[:400], vendors, now, now)
+            number_field, prefix = more.KINDS[coll][1], more.KINDS[coll][2]
+            if number_field:
+                taken = {e.record.get(number_field) for e in self._collections[coll].values()}
+                while record[number_field] in taken:
+                    number += 1
+                    record[number_field] = f"{prefix}{number:05d}"
+            return record
         raise UnknownEntity(entity)
 
     def delete(self, entity: str, zoho_id: str) -> Change:

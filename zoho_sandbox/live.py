@@ -35,6 +35,12 @@ TOUCH_WEIGHTS = {
     "vendors": 2,
     "credit-notes": 2,
     "warehouses": 1,
+    # the later modules (zoho_sandbox/more.py)
+    "inventory-adjustments": 1,
+    "transfer-orders": 1,
+    "composite-items": 1,
+    "item-groups": 1,
+    "vendor-credits": 1,
 }
 CREATE_WEIGHTS = {
     "products": 3,
@@ -45,6 +51,9 @@ CREATE_WEIGHTS = {
     "purchase-orders": 1,
     "bills": 1,
     "credit-notes": 1,
+    "inventory-adjustments": 1,
+    "transfer-orders": 1,
+    "vendor-credits": 1,
 }
 DELETE_WEIGHTS = {
     "products": 2,

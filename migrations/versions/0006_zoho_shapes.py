@@ -46,7 +46,7 @@ def _columns() -> list[tuple[str, sa.Column]]:
         out += [(t, sa.Column("tds_amount", MONEY)), (t, sa.Column("tds_tax_id", sa.Text())),
                 (t, sa.Column("tds_tax_name", sa.Text()))]
     for t in LINES:
-        out += [(t, sa.Column("zoho_location_id", sa.Text())), (t, sa.Column("location_name", sa.Text()))]
+        out += [(t, sa.Column("zoho_location_id", sa.String(32))), (t, sa.Column("location_name", sa.Text()))]
     for t in CONTACTS:
         out += [(t, sa.Column(c, sa.Text())) for c in ("contact_type", "contact_person_name", "contact_person_email",
                                                         "contact_person_phone", "contact_person_mobile")]
