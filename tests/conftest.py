@@ -34,6 +34,11 @@ TEST_BROKER_URL = urlunsplit(urlsplit(_BROKER)._replace(path=f"/{_REDIS_DB}"))
 TEST_WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 TEST_ADMIN_TOKEN = "test-admin-token-0123456789"
 
+# The shell's ports are for the stack a developer runs beside the tests; the suite uses free ports
+# and expects the documented defaults wherever a port is only displayed.
+for _port in ("WEB_PORT", "FLOWER_PORT", "SANDBOX_PORT"):
+    os.environ.pop(_port, None)
+
 # Every import below this point reads these settings.
 os.environ.update(
     {

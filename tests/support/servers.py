@@ -7,12 +7,15 @@ directory, listen on a free loopback port, never persist anything they need not,
 """
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -93,6 +96,11 @@ class PrivatePostgres:
         shutil.rmtree(self.home, ignore_errors=True)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the test process that started it ends, however it ends."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG (Linux)
+
+
 class PrivateRedis:
     """A redis-server child without persistence: a restart comes back empty (every message gone)."""
 
@@ -109,7 +117,8 @@ class PrivateRedis:
             raise RuntimeError("redis-server not found: install it (apt-get install redis-server)")
         self.proc = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                                       "--appendonly", "no", "--dir", str(self.home)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
 
         def answers() -> bool:
