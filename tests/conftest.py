@@ -25,7 +25,7 @@ _WORKER_REDIS = None
 if _WORKER and shutil.which("redis-server"):
     from tests.support.servers import PrivateRedis
 
-    _WORKER_REDIS = PrivateRedis()
+    _WORKER_REDIS = PrivateRedis(die_with_parent=True)
     _BROKER = _WORKER_REDIS.url
 elif _WORKER:  # no redis-server binary to start one per worker: a database number per worker instead
     _REDIS_DB = str((int(_REDIS_DB) + int(_WORKER.lstrip("gw"))) % 16)

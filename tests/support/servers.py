@@ -97,14 +97,18 @@ class PrivatePostgres:
 
 
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM when the test process that started it ends, however it ends."""
+    """In the child before exec: SIGTERM when the thread that started it ends (prctl's rule), however it ends."""
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG (Linux)
 
 
 class PrivateRedis:
     """A redis-server child without persistence: a restart comes back empty (every message gone)."""
 
-    def __init__(self, port: int | None = None):
+    def __init__(self, port: int | None = None, die_with_parent: bool = False):
+        """`die_with_parent`: SIGTERM the server when the starting thread ends (a whole test process's Redis,
+        started on its main thread; never one a helper thread restarts, whose end would take the server with it).
+        """
+        self.die_with_parent = die_with_parent and sys.platform == "linux"
         self.port = port or free_port()
         self.home = Path(tempfile.mkdtemp(prefix="zohosync-redis-"))
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -118,7 +122,7 @@ class PrivateRedis:
         self.proc = subprocess.Popen([server, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
                                       "--appendonly", "no", "--dir", str(self.home)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=_die_with_parent if sys.platform == "linux" else None)
+                                     preexec_fn=_die_with_parent if self.die_with_parent else None)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
 
         def answers() -> bool:
