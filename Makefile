@@ -41,7 +41,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
 	$(BIN)/python scripts/ensure_chromium.py
-	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist worksteal
+	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist worksteal --durations=10
 
 bench: migrate
 	$(BIN)/python -m bench
