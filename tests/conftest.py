@@ -8,6 +8,7 @@ has its own database (`<test db>_gw0`, `_gw1`, …) and its own Redis server on 
 """
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 from urllib.parse import urlsplit, urlunsplit
@@ -26,6 +27,7 @@ if _WORKER and shutil.which("redis-server"):
     from tests.support.servers import PrivateRedis
 
     _WORKER_REDIS = PrivateRedis(die_with_parent=True)
+    atexit.register(_WORKER_REDIS.close)  # its files too (the server itself also dies with this process)
     _BROKER = _WORKER_REDIS.url
 elif _WORKER:  # no redis-server binary to start one per worker: a database number per worker instead
     _REDIS_DB = str((int(_REDIS_DB) + int(_WORKER.lstrip("gw"))) % 16)
@@ -84,11 +86,6 @@ def database_url() -> str:
     _ensure_database()
     _migrate_fresh()
     return TEST_DATABASE_URL
-
-
-def pytest_unconfigure(config):
-    if _WORKER_REDIS is not None:
-        _WORKER_REDIS.close()
 
 
 BIG = 5000  # rows above which TRUNCATE beats DELETE
