@@ -9,6 +9,7 @@ them while the stack runs.
 from __future__ import annotations
 
 import os
+import secrets
 import shlex
 import signal
 import subprocess
@@ -72,12 +73,16 @@ def build_env() -> tuple[dict[str, str], bool]:
 def supervisord_conf(procs: dict[str, str], run_dir: Path = RUN_DIR, cwd: Path = ROOT, startsecs: int = 5) -> str:
     """supervisord's configuration for `procs`: output to the terminal, restart on exit, stop by group."""
     esc = lambda s: str(s).replace("%", "%%")  # noqa: E731 - supervisord expands %(...)s in every value
+    password = secrets.token_hex(16)  # supervisorctl reads it from this (0600) file too
     lines = ["[supervisord]", "nodaemon=true", f"logfile={esc(run_dir / 'supervisord.log')}",
-             f"pidfile={esc(run_dir / 'supervisord.pid')}", f"directory={esc(cwd)}", "",
-             "[unix_http_server]", f"file={esc(run_dir / 'supervisor.sock')}", "chmod=0700", "",
+             f"pidfile={esc(run_dir / 'supervisord.pid')}", f"directory={esc(cwd)}",
+             *(["user=root"] if os.geteuid() == 0 else []), "",
+             "[unix_http_server]", f"file={esc(run_dir / 'supervisor.sock')}", "chmod=0700",
+             "username=zohosync", f"password={password}", "",
              "[rpcinterface:supervisor]",
              "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
-             "[supervisorctl]", f"serverurl=unix://{esc(run_dir / 'supervisor.sock')}", ""]
+             "[supervisorctl]", f"serverurl=unix://{esc(run_dir / 'supervisor.sock')}", "username=zohosync",
+             f"password={password}", ""]
     for name, command in procs.items():
         lines += [f"[program:{name}]", f"command={esc(command)}", f"directory={esc(cwd)}",
                   "autorestart=true", f"startsecs={startsecs}", "startretries=5",
@@ -109,8 +114,13 @@ def run_stack(procfile: Path = PROCFILE, run_dir: Path = RUN_DIR, first_pull: bo
     run_dir.mkdir(parents=True, exist_ok=True)
     (ROOT / "var").mkdir(exist_ok=True)  # beat keeps its schedule there (see the Procfile)
     conf = run_dir / "supervisord.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)
     conf.write_text(supervisord_conf(procs, run_dir, startsecs=startsecs))
-    supervisord = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], env=env)
+    # Through a pipe, copied to our stdout: the programs write to supervisord's /dev/stdout, which a
+    # regular file (`make run > log`) would reopen at offset 0 for each of them, overwriting the others.
+    supervisord = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     # Ctrl-C reaches supervisord too (same process group); SIGTERM to us is passed on to it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: supervisord.send_signal(signal.SIGTERM))
@@ -121,6 +131,10 @@ def run_stack(procfile: Path = PROCFILE, run_dir: Path = RUN_DIR, first_pull: bo
           f"/api/zoho/webhooks/<entity>, dashboard http://127.0.0.1:{s.web_port}/dashboard, Flower "
           f"http://127.0.0.1:{s.flower_port}" + (f", Zoho sandbox http://127.0.0.1:{s.sandbox_port}" if sandbox else "")
           + f". Status: supervisorctl -c {shlex.quote(str(conf))} status. Ctrl-C stops it all.", flush=True)
+    assert supervisord.stdout is not None
+    for line in iter(supervisord.stdout.readline, b""):
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
     code = supervisord.wait()
     print("zohosync stopped.", flush=True)
     return code

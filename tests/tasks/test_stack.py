@@ -62,12 +62,13 @@ def test_the_supervisord_config_escapes_percent_signs_and_restarts_every_program
 
 
 def test_a_process_that_dies_is_started_again_and_sigterm_stops_the_whole_stack(tmp_path, capfd):
+    """capfd makes stdout a regular file: the case where programs writing to /dev/stdout clobbered each other."""
     marker = tmp_path / "died-once"
     procfile = tmp_path / "Procfile"
     flaky = tmp_path / "flaky.py"
     flaky.write_text(f"import os, sys, time\nif not os.path.exists({str(marker)!r}):\n"
                      f"    open({str(marker)!r}, 'w').close()\n    sys.exit(9)\n"
-                     f"open({str(tmp_path / 'up')!r}, 'w').close()\ntime.sleep(60)\n")
+                     f"open({str(tmp_path / 'up')!r}, 'w').close()\nprint('flaky is up', flush=True)\ntime.sleep(60)\n")
     procfile.write_text(f"flaky: {sys.executable} {flaky}\nsteady: {sys.executable} -c 'import time; time.sleep(60)'\n")
     capfd.readouterr()
 
@@ -90,5 +91,6 @@ def test_a_process_that_dies_is_started_again_and_sigterm_stops_the_whole_stack(
     assert code == 0, out
     assert "exited: flaky (exit status 9" in out and out.count("spawned: 'flaky'") == 2, out
     assert (tmp_path / "up").exists()  # the second start got going
+    assert "flaky is up" in out  # the processes' own output reaches the stack's stdout, whatever it is
     assert "exited: steady" not in out.split("received SIGTERM")[0], out  # the other kept running
     assert "stopped: steady" in out and "stopped: flaky" in out
