@@ -62,7 +62,7 @@ def settings() -> dict[str, str]:
 def pg_params(url: str, database: str | None = None) -> dict:
     u = urlsplit(url.replace("+psycopg2", ""))
     params = {"host": u.hostname or "127.0.0.1", "port": u.port or 5432, "user": unquote(u.username or "postgres"),
-              "dbname": database or unquote(u.path.lstrip("/")) or "postgres", "connect_timeout": 3}
+              "dbname": database or unquote(u.path.lstrip("/")) or "postgres", "connect_timeout": 10}
     if u.password:
         params["password"] = unquote(u.password)
     return params
@@ -189,6 +189,8 @@ def ensure_postgres(url: str, databases: list[str]) -> None:
         start_postgres(params, installed)
         wait(lambda: (r := pg_answer(admin)) is None or "password" in r or "does not exist" in r)
         reason = pg_answer(admin)
+    if reason and "timeout expired" in reason:
+        raise Fail(f"PostgreSQL on {where} did not answer within 10 s (overloaded, or a firewall drops packets)")
     if reason:
         raise Fail(f"PostgreSQL on {where} refused user {params['user']!r}: {reason}. Put the right user and "
                    "password in DATABASE_URL (postgresql+psycopg2://USER:PASSWORD@HOST:PORT/DB)")
@@ -211,7 +213,7 @@ def ensure_postgres(url: str, databases: list[str]) -> None:
 def ensure_redis(url: str) -> None:
     u = urlsplit(url)
     host, port = u.hostname or "127.0.0.1", u.port or 6379
-    client = redis.Redis.from_url(url, socket_connect_timeout=3)
+    client = redis.Redis.from_url(url, socket_connect_timeout=10)
 
     def answers() -> bool:
         try:

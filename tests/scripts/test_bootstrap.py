@@ -53,10 +53,11 @@ def test_servers_that_answer_are_used_and_the_missing_database_is_created():
     try:
         result = bootstrap(DATABASE_URL=url, CELERY_BROKER_URL=TEST_BROKER_URL)
         assert result.returncode == 0, result.stderr
-        assert f"created database {name}" in result.stdout
-        assert "started" not in result.stdout  # nothing was started: both servers answered
+        assert f"created database {name}" in result.stdout, result.stdout
+        assert "started" not in result.stdout, result.stdout  # nothing was started: both servers answered
         again = bootstrap(DATABASE_URL=url, CELERY_BROKER_URL=TEST_BROKER_URL)
-        assert again.returncode == 0 and "created database" not in again.stdout
+        assert again.returncode == 0, again.stderr
+        assert "created database" not in again.stdout, again.stdout
     finally:
         p = urlsplit(TEST_DATABASE_URL)
         conn = psycopg2.connect(host=p.hostname, port=p.port, user=p.username, dbname="postgres")
