@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1.7
-# zohosync: one image for every process of the stack (receiver, workers, beat, Flower,
-# migrations, Zoho sandbox); docker-compose.yml picks the command. See CONTRACT §1.
-FROM python:3.11-slim
+# zohosync: one production image for every process of the stack (receiver, workers, beat, Flower,
+# watchdog, migrations); docker-compose.yml picks the command from the Procfile's. Targets:
+#   production (the default, last): the deployable set only — no zoho_sandbox, no tests, no bench
+#   dev: production plus the zoho_sandbox package, for compose's `sandbox` service
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -12,17 +14,19 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, in a layer that changes only when pyproject.toml does.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
-        > /tmp/requirements.txt \
- && pip install -r /tmp/requirements.txt \
- && rm /tmp/requirements.txt
+# Dependencies first, pinned (with hashes) by requirements.lock, in a layer that changes only with it.
+COPY requirements.lock ./
+RUN pip install --require-hashes -r requirements.lock
 
-# The project itself. PYTHONPATH=/app keeps the source tree (with its Flask templates and
-# Alembic's script template, which the wheel does not carry) the code that runs; the
-# install adds the `zohosync` command.
-COPY . .
+# The source tree without what production never runs (.dockerignore drops tests, bench, .git …).
+FROM base AS source
+COPY . /src
+RUN rm -rf /src/zoho_sandbox /src/requirements-dev.lock
+
+FROM base AS app
+# PYTHONPATH=/app keeps the source tree (with its Flask templates and Alembic's script template,
+# which the wheel does not carry) the code that runs; the install adds the `zohosync` command.
+COPY --from=source /src /app
 RUN pip install --no-deps . \
  && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin zohosync \
  && mkdir -p /data /app/var/images \
@@ -60,4 +64,10 @@ EOF
 USER zohosync
 EXPOSE 8000 5555 8765
 ENTRYPOINT ["zohosync-entrypoint"]
-CMD ["gunicorn", "-w", "2", "-k", "gthread", "--threads", "8", "-b", "0.0.0.0:8000", "webhook_app.wsgi:app"]
+CMD ["gunicorn", "webhook_app.wsgi:app"]
+
+# The Zoho sandbox, for development and demos only (compose's `sandbox` service).
+FROM app AS dev
+COPY --chown=zohosync:zohosync zoho_sandbox /app/zoho_sandbox
+
+FROM app AS production

@@ -1,28 +1,32 @@
-# The two commands: `make run` (the whole stack) and `make test` (the whole suite).
-# Both create .venv, install the project, and make sure PostgreSQL and Redis answer
-# (starting or installing local ones when needed) before doing anything else.
+# The two commands: `make run` (the whole stack) and `make test` (lint, then the whole suite).
+# Both create .venv, install the locked dependencies (requirements*.lock) and the project, and make
+# sure PostgreSQL and Redis answer (scripts/bootstrap.py starts or installs local ones when needed).
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-TEST_DB ?= zohosync_test
+TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
+# pytest-xdist processes: 2 on a 2-core machine; PYTEST_WORKERS=0 runs the suite in one process.
+PYTEST_WORKERS ?= 2
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 
-.PHONY: run test bench install services migrate clean
+.PHONY: run test lint bench install services migrate lock clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); \
 	  else echo "Python's venv module is missing: install it (sudo apt-get install python3-venv) and retry." >&2; exit 1; fi; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(PIP) install --upgrade pip
+	$(PIP) install -r requirements-dev.lock
+	$(PIP) install --no-deps -e .
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 services: install
-	$(BIN)/python scripts/ensure_services.py
+	$(BIN)/python scripts/bootstrap.py
 
 migrate: services
 	$(BIN)/alembic upgrade head
@@ -30,14 +34,27 @@ migrate: services
 run: migrate
 	$(BIN)/zohosync stack
 
+lint: install
+	$(BIN)/ruff check .
+
 test: install
-	$(BIN)/python scripts/ensure_services.py --database $(TEST_DB)
+	$(BIN)/ruff check .
+	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
 	$(BIN)/python scripts/ensure_chromium.py
-	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q -p no:cacheprovider
+	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist worksteal --durations=10
 
 bench: migrate
 	$(BIN)/python -m bench
 
+# Pin every dependency (with hashes) after a change to pyproject.toml: the deployable set
+# (requirements.lock, also the Dockerfile's) and, within it, the development set.
+lock: install
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --output-file requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+	  --no-emit-find-links --extra dev --constraint requirements.lock \
+	  --output-file requirements-dev.lock pyproject.toml
+
 clean:
-	-test -x $(BIN)/python && $(BIN)/python scripts/ensure_services.py --stop
+	-test -x $(BIN)/python && $(BIN)/python scripts/bootstrap.py --stop
 	rm -rf $(VENV) .run *.egg-info

@@ -1,1 +1,1 @@
-"""Operator scripts; a package so tests can `import scripts.ensure_services`."""
+"""Operator scripts (the bootstrap of the two commands); a package so tests can import them."""

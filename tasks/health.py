@@ -1,7 +1,7 @@
 """The health verdict and the measurements behind it: one implementation for the dashboard, the CLI and `monitor.snapshot`.
 
 `evaluate()` answers `{"status": "healthy|warning|critical|emergency", "checks": {...}}`
-with CONTRACT §7's thresholds, and never raises: an unreachable database or broker is a
+with the thresholds of docs/reference.md#health-thresholds, and never raises: an unreachable database or broker is a
 verdict (`emergency`), not an exception. Every query here reads an index (see the partial
 indexes on `tds_sync_queue` in `models/queue.py`), so the answers stay fast on a mirror of
 millions of rows; nothing counts the whole table.
@@ -42,7 +42,7 @@ LEVELS = ("healthy", "warning", "critical", "emergency")
 UNKNOWN = "unknown"
 RANK = {name: i for i, name in enumerate(LEVELS)}
 
-# CONTRACT §7, exactly: a value strictly above a threshold reaches that level.
+# docs/reference.md#health-thresholds, exactly: a value strictly above a threshold reaches that level.
 PENDING = {"warning": 50, "critical": 200}
 FAILED = {"warning": 5, "critical": 20}
 DEAD_LETTERS = {"critical": 10}

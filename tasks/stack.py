@@ -1,65 +1,44 @@
-"""`zohosync stack` (what `make run` runs): every process of the system in the foreground.
+"""`zohosync stack` (what `make run` runs): the Procfile's processes under supervisord, in the foreground.
 
-Starts the webhook receiver (gunicorn), one Celery worker per queue group, beat, Flower
-and — when no Zoho credentials are configured — the Zoho sandbox firing live webhooks.
-Output is prefixed per process; Ctrl-C (or SIGTERM) stops everything it started.
+The `Procfile` is the one description of the stack's processes; this module only prepares
+their environment and hands them to supervisord (a well-kept process supervisor: it
+restarts a process that dies, backs off one that keeps failing to start, and stops each
+process's whole group on Ctrl-C). `supervisorctl -c .run/supervisord.conf status` shows
+them while the stack runs.
 """
 from __future__ import annotations
 
 import os
+import secrets
+import shlex
 import signal
 import subprocess
 import sys
-import threading
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from models.settings import get_settings, reset_settings
-from zoho.entities import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN_DIR = ROOT / ".run"
-
-CATALOG = ("products", "stock", "prices", "warehouses")
-CONTACTS = ("customers", "vendors")
-
-
-def queue_groups() -> dict[str, list[str]]:
-    """Worker groups: catalog, contacts, documents (every other entity), maintenance and bulk.
-
-    Pulls have their own worker: one waiting minutes on Zoho's rate limit must never hold
-    the slots the healing and monitoring jobs need.
-    """
-    names = list(registry())
-    groups = {
-        "catalog": [f"sync.{n}" for n in names if n in CATALOG],
-        "contacts": [f"sync.{n}" for n in names if n in CONTACTS],
-        "documents": [f"sync.{n}" for n in names if n not in CATALOG + CONTACTS],
-        "maintenance": ["maintenance"],
-        "bulk": ["bulk"],
-    }
-    return {g: qs for g, qs in groups.items() if qs}
+PROCFILE = ROOT / "Procfile"
+SANDBOX_ONLY = {"sandbox"}
 
 
-@dataclass
-class Proc:
-    name: str
-    argv: list[str]
-    popen: subprocess.Popen | None = None
+def read_procfile(path: Path = PROCFILE) -> dict[str, str]:
+    """`name: command` per line, in order; blank lines and `#` comments skipped."""
+    procs: dict[str, str] = {}
+    for line in Path(path).read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            procs[name.strip()] = command.strip()
+    return procs
 
 
-COLOURS = ["36", "32", "33", "35", "34", "31", "96", "92"]
-
-
-def _pump(proc: Proc, colour: str) -> None:
-    assert proc.popen and proc.popen.stdout
-    prefix = f"\033[{colour}m{proc.name:<12}|\033[0m " if sys.stdout.isatty() else f"{proc.name:<12}| "
-    for line in iter(proc.popen.stdout.readline, b""):
-        sys.stdout.write(prefix + line.decode("utf-8", "replace"))
-        sys.stdout.flush()
+def selected(procs: dict[str, str], sandbox: bool) -> dict[str, str]:
+    """The processes to run: the sandbox (a stand-in for Zoho) only while no Zoho credentials are set."""
+    return {name: cmd for name, cmd in procs.items() if sandbox or name not in SANDBOX_ONLY}
 
 
 def build_env() -> tuple[dict[str, str], bool]:
@@ -72,42 +51,44 @@ def build_env() -> tuple[dict[str, str], bool]:
                 env[key] = value
         os.environ.update({k: v for k, v in env.items() if k not in os.environ})
         reset_settings()
+        s = get_settings()
+        # The sandbox fires live, signed webhooks at this stack's receiver (options: zoho_sandbox/__main__.py).
+        env.setdefault("SANDBOX_LIVE", "1")
+        env.setdefault("SANDBOX_PORT", str(s.sandbox_port))
+        env.setdefault("SANDBOX_WEBHOOK_URL", f"http://127.0.0.1:{s.web_port}")
+        env.setdefault("SANDBOX_WEBHOOK_SECRET", env.get("ZOHO_WEBHOOK_SECRET", ""))
+        env.setdefault("SANDBOX_DROP_RATE", "0.1")
+    if not env.get("FLOWER_BASIC_AUTH"):
+        env.pop("FLOWER_BASIC_AUTH", None)  # Flower reads it itself; an empty value would lock everyone out
+    env.setdefault("FLOWER_PERSISTENT", "True")  # Flower reads FLOWER_<OPTION> from its environment
+    env.setdefault("FLOWER_DB", str(RUN_DIR / "flower.db"))
     env.setdefault("ZOHOSYNC_LOG_FORMAT", "text")
     env["PYTHONUNBUFFERED"] = "1"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the venv's commands first
+    # The checkout first on the path: zoho_sandbox is a development package, not installed with the project.
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     return env, sandbox
 
 
-def processes(env: dict[str, str], sandbox: bool) -> list[Proc]:
-    bin_dir = Path(sys.executable).parent
-    s = get_settings()
-    procs: list[Proc] = []
-    if sandbox:
-        procs.append(Proc("sandbox", [sys.executable, "-m", "zoho_sandbox", "--port", str(s.sandbox_port),
-                                      "--live", "--webhook-url", f"http://127.0.0.1:{s.web_port}",
-                                      "--webhook-secret", env.get("ZOHO_WEBHOOK_SECRET", ""),
-                                      "--drop-rate", env.get("SANDBOX_DROP_RATE", "0.1")]))
-    procs.append(Proc("web", [str(bin_dir / "gunicorn"), "-w", env.get("WEB_WORKERS", "2"), "-k", "gthread",
-                              "--threads", "8", "-b", f"0.0.0.0:{s.web_port}", "--access-logfile", "-",
-                              "webhook_app.wsgi:app"]))
-    celery = str(bin_dir / "celery")
-    for group, queues in queue_groups().items():
-        conc = "1" if group in ("contacts",) else "2"
-        procs.append(Proc(f"worker-{group}", [celery, "-A", "tasks", "worker", "-l", "info", "-Q", ",".join(queues),
-                                              "-n", f"{group}@%h", "-c", conc, "-E"]))
-    RUN_DIR.mkdir(exist_ok=True)
-    procs.append(Proc("beat", [celery, "-A", "tasks", "beat", "-l", "info",
-                               "-s", str(RUN_DIR / "celerybeat-schedule")]))
-    flower = [celery, "-A", "tasks", "flower", f"--port={s.flower_port}", "--persistent=True",
-              f"--db={RUN_DIR / 'flower.db'}"]
-    # Flower reads FLOWER_BASIC_AUTH from its environment: credentials stay off argv (and `ps`).
-    if not env.get("FLOWER_BASIC_AUTH"):
-        env.pop("FLOWER_BASIC_AUTH", None)  # an empty value would lock every operator out
-    procs.append(Proc("flower", flower))
-    return procs
-
-
-MAX_RESTARTS = 5
-RESTART_WINDOW = 60.0
+def supervisord_conf(procs: dict[str, str], run_dir: Path = RUN_DIR, cwd: Path = ROOT, startsecs: int = 5) -> str:
+    """supervisord's configuration for `procs`: output to the terminal, restart on exit, stop by group."""
+    esc = lambda s: str(s).replace("%", "%%")  # noqa: E731 - supervisord expands %(...)s in every value
+    password = secrets.token_hex(16)  # supervisorctl reads it from this (0600) file too
+    lines = ["[supervisord]", "nodaemon=true", f"logfile={esc(run_dir / 'supervisord.log')}",
+             f"pidfile={esc(run_dir / 'supervisord.pid')}", f"directory={esc(cwd)}",
+             *(["user=root"] if os.geteuid() == 0 else []), "",
+             "[unix_http_server]", f"file={esc(run_dir / 'supervisor.sock')}", "chmod=0700",
+             "username=zohosync", f"password={password}", "",
+             "[rpcinterface:supervisor]",
+             "supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface", "",
+             "[supervisorctl]", f"serverurl=unix://{esc(run_dir / 'supervisor.sock')}", "username=zohosync",
+             f"password={password}", ""]
+    for name, command in procs.items():
+        lines += [f"[program:{name}]", f"command={esc(command)}", f"directory={esc(cwd)}",
+                  "autorestart=true", f"startsecs={startsecs}", "startretries=5",
+                  "stopasgroup=true", "killasgroup=true", "stopwaitsecs=30",
+                  "redirect_stderr=true", "stdout_logfile=/dev/stdout", "stdout_logfile_maxbytes=0", ""]
+    return "\n".join(lines)
 
 
 def _enqueue_first_pull() -> None:
@@ -125,59 +106,35 @@ def _enqueue_first_pull() -> None:
         print(f"could not enqueue the first pull ({type(e).__name__}); beat will pull on schedule", flush=True)
 
 
-def run_stack() -> int:
+def run_stack(procfile: Path = PROCFILE, run_dir: Path = RUN_DIR, first_pull: bool = True,
+              startsecs: int = 5) -> int:
+    """Run the Procfile under supervisord until Ctrl-C / SIGTERM; supervisord's exit status."""
     env, sandbox = build_env()
-    procs = processes(env, sandbox)
-    stopping = threading.Event()
-
-    def stop(*_):
-        stopping.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    procs = selected(read_procfile(procfile), sandbox)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (ROOT / "var").mkdir(exist_ok=True)  # beat keeps its schedule there (see the Procfile)
+    conf = run_dir / "supervisord.conf"
+    conf.touch(mode=0o600)
+    conf.chmod(0o600)
+    conf.write_text(supervisord_conf(procs, run_dir, startsecs=startsecs))
+    # Through a pipe, copied to our stdout: the programs write to supervisord's /dev/stdout, which a
+    # regular file (`make run > log`) would reopen at offset 0 for each of them, overwriting the others.
+    supervisord = subprocess.Popen([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)], env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    # Ctrl-C reaches supervisord too (same process group); SIGTERM to us is passed on to it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: supervisord.send_signal(signal.SIGTERM))
+    if first_pull:
+        _enqueue_first_pull()
     s = get_settings()
-    def launch(i: int, proc: Proc) -> None:
-        proc.popen = subprocess.Popen(proc.argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        threading.Thread(target=_pump, args=(proc, COLOURS[i % len(COLOURS)]), daemon=True).start()
-
-    for i, proc in enumerate(procs):
-        launch(i, proc)
-    _enqueue_first_pull()
-    print(f"zohosync is up — receiver http://127.0.0.1:{s.web_port}/api/zoho/webhooks/<entity>, "
-          f"dashboard http://127.0.0.1:{s.web_port}/dashboard, Flower http://127.0.0.1:{s.flower_port}"
-          + (f", Zoho sandbox http://127.0.0.1:{s.sandbox_port}" if sandbox else "") + ". Ctrl-C stops it all.",
-          flush=True)
-    code = 0
-    restarts: dict[str, list[float]] = {}
-    while not stopping.is_set():
-        for i, proc in enumerate(procs):
-            if not proc.popen or proc.popen.poll() is None or stopping.is_set():
-                continue
-            # A supervisor's job: a process that dies is started again (its unfinished events are
-            # healed from the mirror); one that keeps dying stops the stack so someone looks.
-            recent = [t for t in restarts.get(proc.name, []) if time.monotonic() - t < RESTART_WINDOW]
-            if len(recent) >= MAX_RESTARTS:
-                print(f"{proc.name} exited with {proc.popen.returncode} {len(recent) + 1} times within "
-                      f"{RESTART_WINDOW:.0f} s; stopping the stack", flush=True)
-                code = proc.popen.returncode or 1
-                stopping.set()
-                break
-            print(f"{proc.name} exited with {proc.popen.returncode}; starting it again", flush=True)
-            restarts[proc.name] = recent + [time.monotonic()]
-            stopping.wait(1.0)
-            if not stopping.is_set():
-                launch(i, proc)
-        stopping.wait(0.5)
-    for proc in procs:
-        if proc.popen and proc.popen.poll() is None:
-            os.killpg(proc.popen.pid, signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for proc in procs:
-        if proc.popen:
-            try:
-                proc.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.popen.pid, signal.SIGKILL)
+    print(f"zohosync: {', '.join(procs)} under supervisord — receiver http://127.0.0.1:{s.web_port}"
+          f"/api/zoho/webhooks/<entity>, dashboard http://127.0.0.1:{s.web_port}/dashboard, Flower "
+          f"http://127.0.0.1:{s.flower_port}" + (f", Zoho sandbox http://127.0.0.1:{s.sandbox_port}" if sandbox else "")
+          + f". Status: supervisorctl -c {shlex.quote(str(conf))} status. Ctrl-C stops it all.", flush=True)
+    assert supervisord.stdout is not None
+    for line in iter(supervisord.stdout.readline, b""):
+        sys.stdout.buffer.write(line)
+        sys.stdout.flush()
+    code = supervisord.wait()
     print("zohosync stopped.", flush=True)
     return code

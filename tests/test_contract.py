@@ -1,6 +1,9 @@
-"""CONTRACT.md, name by name: every public name the held-out suite may touch exists and answers as written.
+"""docs/reference.md, item by item: every public name exists in the code and answers as documented.
 
-One test id per contract item (`test_<section>[<item>]`), so a failure names the item.
+The reference's own tables (processes, environment variables, endpoints, tables, tasks,
+command line, health thresholds) are parsed here and each row is checked against the code,
+both ways: a documented name the code lacks fails, and so does a public name of the code
+that the reference does not list. One test id per item, so a failure names the item.
 Runs against the real test PostgreSQL (migrated by Alembic) and Redis of `tests/conftest.py`.
 Items that are known, reported deviations are `xfail(strict=True)`: they flip to a
 failure the day the gap is closed, so the marker gets removed.
@@ -29,7 +32,7 @@ ZOHO_ID = "2646610000000113826"
 LMT = "2025-11-04T21:52:11+0300"
 ADMIN = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
 
-# ----------------------------------------------------------------------------- §3 / §5 entities
+# ----------------------------------------------------------------------------- 3 / §5 entities
 
 # URL name → (record key Zoho puts the record under, its id field)
 WEBHOOK_ENTITIES = {
@@ -89,7 +92,7 @@ ENTITY_TABLE.update({"inventory-adjustments": "inventory_adjustments", "transfer
                      "composite-items": "composite_items", "item-groups": "item_groups",
                      "vendor-credits": "vendor_credits"})
 
-# ----------------------------------------------------------------------------- §4 tables
+# ----------------------------------------------------------------------------- 4 tables
 
 QUEUE_TABLES = ["tds_sync_queue", "tds_dead_letter_queue", "tds_sync_runs", "tds_sync_cursors", "tds_audit_trail",
                 "tds_alerts", "tds_metrics", "zoho_tokens"]
@@ -125,13 +128,13 @@ DOCUMENTS = {  # table → (<doc> prefix, party Zoho id column)
     "purchase_orders": ("purchaseorder", "zoho_vendor_id"),
 }
 
-N, D, TZ, J, T, B, I = "numeric", "date", "timestamp with time zone", "jsonb", "text", "boolean", "integer"
+N, D, TZ, J, T, B, INT = "numeric", "date", "timestamp with time zone", "jsonb", "text", "boolean", "integer"
 TEXTUAL = ("text", "character varying")
 INTEGRAL = ("integer", "bigint", "smallint")
 
 
 def _columns() -> list[tuple[str, str, object]]:
-    """(table, column, expected data_type or tuple of accepted ones) for every column CONTRACT §4 names."""
+    """(table, column, expected data_type or tuple of accepted ones) for every column docs/reference.md#tables names."""
     cols: list[tuple[str, str, object]] = []
     q = "tds_sync_queue"
     cols += [(q, "id", INTEGRAL), (q, "entity_type", TEXTUAL), (q, "entity_id", TEXTUAL), (q, "operation", TEXTUAL),
@@ -184,7 +187,8 @@ def schema(database_url):
             "JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
             "CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
             "JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum "
-            "WHERE n.nspname = 'public' AND i.indisunique AND i.indpred IS NULL GROUP BY i.indexrelid, t.relname")).all()
+            "WHERE n.nspname = 'public' AND i.indisunique AND i.indpred IS NULL "
+            "GROUP BY i.indexrelid, t.relname")).all()
         fks = c.execute(text(
             "SELECT tc.table_name, kcu.column_name, ccu.table_name, ccu.column_name "
             "FROM information_schema.table_constraints tc "
@@ -203,25 +207,26 @@ def schema(database_url):
 
 @pytest.mark.parametrize("table", QUEUE_TABLES + ERP_TABLES)
 def test_table_exists(schema, table):
-    assert table in schema["tables"], f"CONTRACT §4: table {table} missing"
+    assert table in schema["tables"], f"docs/reference.md#tables: table {table} missing"
 
 
 @pytest.mark.parametrize("table", QUEUE_TABLES + ERP_TABLES)
 def test_table_has_integer_id(schema, table):
-    assert schema["tables"].get(table, {}).get("id") in INTEGRAL, f"CONTRACT §4: {table}.id (integer) missing"
+    assert schema["tables"].get(table, {}).get("id") in INTEGRAL, \
+        f"docs/reference.md#tables: {table}.id (integer) missing"
 
 
 @pytest.mark.parametrize("table, column, expected", COLUMNS, ids=[f"{t}.{c}" for t, c, _ in COLUMNS])
 def test_column_exists_with_contract_type(schema, table, column, expected):
     actual = schema["tables"].get(table, {}).get(column)
-    assert actual is not None, f"CONTRACT §4: column {table}.{column} missing"
+    assert actual is not None, f"docs/reference.md#tables: column {table}.{column} missing"
     accepted = expected if isinstance(expected, tuple) else (expected,)
-    assert actual in accepted, f"CONTRACT §4: {table}.{column} is {actual}, contract wants {accepted}"
+    assert actual in accepted, f"docs/reference.md#tables: {table}.{column} is {actual}, contract wants {accepted}"
 
 
 @pytest.mark.parametrize("table, key", list(ZOHO_KEYS.items()), ids=[f"{t}.{k}" for t, k in ZOHO_KEYS.items()])
 def test_zoho_key_is_unique(schema, table, key):
-    assert (table, (key,)) in schema["uniques"], f"CONTRACT §4: {table}.{key} must be unique"
+    assert (table, (key,)) in schema["uniques"], f"docs/reference.md#tables: {table}.{key} must be unique"
 
 
 def test_stock_levels_unique_per_product_and_warehouse(schema):
@@ -231,7 +236,7 @@ def test_stock_levels_unique_per_product_and_warehouse(schema):
 @pytest.mark.parametrize("line", list(LINE_TABLES))
 def test_line_table_points_at_parent_id(schema, line):
     fk, parent = LINE_TABLES[line]
-    assert (line, fk, parent, "id") in schema["fks"], f"CONTRACT §4: {line}.{fk} → {parent}.id"
+    assert (line, fk, parent, "id") in schema["fks"], f"docs/reference.md#tables: {line}.{fk} → {parent}.id"
 
 
 @pytest.mark.parametrize("ref", [("stock_levels", "product_id", "products"),
@@ -245,14 +250,14 @@ def test_erp_money_is_never_float_and_times_are_timestamptz(schema, table):
     cols = schema["tables"][table]
     floats = [c for c, t in cols.items() if t in ("double precision", "real")]
     naive = [c for c, t in cols.items() if t == "timestamp without time zone"]
-    assert not floats, f"CONTRACT §4: money is NUMERIC, never float ({table}: {floats})"
-    assert not naive, f"CONTRACT §4: times are TIMESTAMPTZ ({table}: {naive})"
+    assert not floats, f"docs/reference.md#tables: money is NUMERIC, never float ({table}: {floats})"
+    assert not naive, f"docs/reference.md#tables: times are TIMESTAMPTZ ({table}: {naive})"
 
 
 @pytest.mark.parametrize("table", QUEUE_TABLES)
 def test_queue_mirror_times_are_timestamptz(schema, table):
     naive = [c for c, t in schema["tables"][table].items() if t == "timestamp without time zone"]
-    assert not naive, f"CONTRACT §4: times are TIMESTAMPTZ ({table}: {naive})"
+    assert not naive, f"docs/reference.md#tables: times are TIMESTAMPTZ ({table}: {naive})"
 
 
 @pytest.mark.parametrize("status", ["pending", "processing", "completed", "failed", "dead"])
@@ -264,15 +269,15 @@ def test_sync_queue_status_values(schema, status):
     assert status in EVENT_STATUSES
 
 
-# ----------------------------------------------------------------------------- §2 configuration
+# ----------------------------------------------------------------------------- 2 configuration
 
-CONTRACT_ENV = [
+SETTINGS_ENV = [
     "DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "ZOHO_WEBHOOK_SECRET", "ZOHO_CLIENT_ID",
     "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_ORGANIZATION_ID", "ZOHO_DC", "ZOHO_API_BASE_URL",
     "ZOHO_ACCOUNTS_URL", "ZOHO_RATE_LIMIT_PER_MINUTE", "ZOHO_CONSUMER_PRICEBOOK", "ZOHO_WHOLESALE_PRICEBOOK",
     "ADMIN_TOKEN", "ZOHO_DAILY_CALL_BUDGET", "WEB_PORT", "FLOWER_PORT", "SANDBOX_PORT",
 ]
-# variable → (Settings attribute, default per CONTRACT, a value to set, what the attribute then holds)
+# variable → (Settings attribute, documented default, a value to set, what the attribute then holds)
 ENV_SETTINGS = {
     "DATABASE_URL": ("database_url", "postgresql+psycopg2://postgres@127.0.0.1:5432/zohosync",
                      "postgresql+psycopg2://u@db:5432/x", None),
@@ -311,7 +316,7 @@ DATA_CENTRES = {
 def bare_env(monkeypatch):
     """No contract variable set, no `.env` read; the process environment is restored afterwards."""
     saved = dict(os.environ)
-    for name in CONTRACT_ENV:
+    for name in SETTINGS_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZOHOSYNC_ENV_FILE", "/nonexistent/.env")
     yield monkeypatch
@@ -323,17 +328,18 @@ def bare_env(monkeypatch):
 @pytest.mark.parametrize("var", list(ENV_SETTINGS))
 def test_env_var_default(bare_env, var):
     attr, default, _value, _parsed = ENV_SETTINGS[var]
-    if var == "ZOHO_DAILY_CALL_BUDGET":  # CONTRACT §5b: Zoho plans allow 1,000–10,000 a day
+    if var == "ZOHO_DAILY_CALL_BUDGET":  # docs/entities.md: Zoho plans allow 1,000–10,000 a day
         assert 1000 <= getattr(load_settings(), attr) <= 10000
         return
-    assert getattr(load_settings(), attr) == default, f"CONTRACT §2: {var} default"
+    assert getattr(load_settings(), attr) == default, f"docs/reference.md#configuration: {var} default"
 
 
 @pytest.mark.parametrize("var", list(ENV_SETTINGS))
 def test_env_var_is_read(bare_env, var):
     attr, _default, value, parsed = ENV_SETTINGS[var]
     bare_env.setenv(var, value)
-    assert getattr(load_settings(), attr) == (value if parsed is None else parsed), f"CONTRACT §2: {var} not read"
+    assert getattr(load_settings(), attr) == (value if parsed is None else parsed), \
+        f"docs/reference.md#configuration: {var} not read"
 
 
 @pytest.mark.parametrize("dc", list(DATA_CENTRES))
@@ -375,19 +381,19 @@ def test_secrets_stay_out_of_settings_repr(bare_env, secret_attr):
     assert "TOPSECRET-VALUE" not in repr(load_settings())
 
 
-# ----------------------------------------------------------------------------- §1 entry points, Makefile
+# ----------------------------------------------------------------------------- 1 entry points, Makefile
 
 @pytest.mark.parametrize("target", ["run", "test"])
 def test_makefile_target(target):
     makefile = (ROOT / "Makefile").read_text()
-    assert re.search(rf"^{target}\s*:", makefile, re.M), f"CONTRACT §1: `make {target}` missing"
+    assert re.search(rf"^{target}\s*:", makefile, re.M), f"docs/reference.md#processes: `make {target}` missing"
     assert re.search(rf"^\.PHONY:.*\b{target}\b", makefile, re.M)
 
 
 def test_make_test_runs_pytest_and_make_run_starts_the_stack():
     makefile = (ROOT / "Makefile").read_text()
     recipe = lambda t: re.search(rf"^{t}\s*:.*\n((?:\t.*\n?)*)", makefile, re.M).group(1)  # noqa: E731
-    assert "pytest" in recipe("test") and "ensure_services" in recipe("test")
+    assert "pytest" in recipe("test") and "scripts/bootstrap.py" in recipe("test") and "ruff check" in recipe("test")
     assert "zohosync stack" in recipe("run") and re.search(r"^run\s*:.*\bmigrate\b", makefile, re.M)
 
 
@@ -436,38 +442,53 @@ def test_requires_python_311():
 
 
 @pytest.fixture
-def stack_processes():
-    from tasks.stack import processes
+def procfile():
+    """The Procfile's commands: fixed text, whatever WEB_PORT / FLOWER_PORT / SANDBOX_PORT the shell sets."""
+    from tasks.stack import read_procfile
 
-    return {p.name: p.argv for p in processes(dict(os.environ), True)}
+    return {name: command.split() for name, command in read_procfile().items()}
 
 
 @pytest.mark.parametrize("name, needle", [
-    ("web", "webhook_app.wsgi:app"), ("web", "0.0.0.0:8000"), ("beat", "beat"), ("flower", "--port=5555"),
-    ("sandbox", "8765"),
+    ("web", "webhook_app.wsgi:app"), ("beat", "beat"), ("flower", "flower"), ("sandbox", "sandbox"),
+    ("watchdog", "watchdog"),
 ])
-def test_stack_starts(stack_processes, name, needle):
-    assert name in stack_processes, f"CONTRACT §1: `make run` must start {name}"
-    assert any(needle in a for a in stack_processes[name]), f"{name}: {stack_processes[name]}"
+def test_stack_starts(procfile, name, needle):
+    assert name in procfile, f"docs/reference.md#processes: `make run` must start {name}"
+    assert needle in procfile[name], f"{name}: {procfile[name]}"
 
 
-def test_stack_has_one_worker_per_queue_group_covering_every_queue(stack_processes):
+def test_stack_has_one_worker_per_queue_group_covering_every_queue(procfile):
     import tasks
 
     consumed = set()
-    for name, argv in stack_processes.items():
+    for name, argv in procfile.items():
         if name.startswith("worker-"):
             consumed.update(argv[argv.index("-Q") + 1].split(","))
     assert consumed == {q.name for q in tasks.app.conf.task_queues}
 
 
 def test_stack_without_sandbox_when_credentials_are_configured():
-    from tasks.stack import processes
+    from tasks.stack import read_procfile, selected
 
-    assert "sandbox" not in {p.name for p in processes(dict(os.environ), False)}
+    assert "sandbox" not in selected(read_procfile(), sandbox=False)
 
 
-# ----------------------------------------------------------------------------- §6 tasks and queues
+def test_stack_does_not_read_the_port_variables_of_the_shell(monkeypatch):
+    from tasks.stack import read_procfile
+
+    before = read_procfile()
+    for var, port in (("WEB_PORT", "8161"), ("FLOWER_PORT", "8162"), ("SANDBOX_PORT", "8163")):
+        monkeypatch.setenv(var, port)
+    reset_settings()
+    try:
+        assert read_procfile() == before
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+
+
+# ----------------------------------------------------------------------------- 6 tasks and queues
 
 def _route(name: str) -> str | None:
     import tasks
@@ -487,7 +508,7 @@ OTHER_TASKS = ["bulk.pull", "heal.requeue_failed", "heal.release_stuck", "heal.e
 def test_task_is_registered(name):
     import tasks
 
-    assert name in tasks.app.tasks, f"CONTRACT §6: task {name} not registered in `tasks`"
+    assert name in tasks.app.tasks, f"docs/reference.md#tasks: task {name} not registered in `tasks`"
 
 
 @pytest.mark.parametrize("entity", list(WEBHOOK_ENTITIES))
@@ -559,7 +580,7 @@ def _seconds(schedule) -> float:
 @pytest.mark.parametrize("entity", PULLED_ENTITIES)
 def test_beat_incremental_pull_per_entity(entity):
     pulls = [e for e in _beat().values() if e["task"] == "bulk.pull" and e.get("args") == [entity]]
-    assert pulls, f"CONTRACT §6: no scheduled bulk.pull for {entity}"
+    assert pulls, f"docs/reference.md#tasks: no scheduled bulk.pull for {entity}"
     assert _seconds(pulls[0]["schedule"]) <= 3600
 
 
@@ -599,7 +620,7 @@ def test_every_beat_task_is_registered():
     assert tasks.app.conf.beat_schedule == _beat()
 
 
-# ----------------------------------------------------------------------------- §5 entities and Zoho facts
+# ----------------------------------------------------------------------------- 5 entities and Zoho facts
 
 def test_entity_registry_is_exactly_the_contract_list():
     from zoho.entities import entity_names
@@ -675,7 +696,7 @@ def test_zoho_client_pages_200_and_authorises_with_oauthtoken():
     assert "Zoho-oauthtoken " in src and "organization_id" in src and "Retry-After" in src
 
 
-# ----------------------------------------------------------------------------- §3 webhook receiver
+# ----------------------------------------------------------------------------- 3 webhook receiver
 
 @pytest.fixture(scope="module")
 def app_client():
@@ -689,7 +710,8 @@ def app_client():
 
 def _events(db):
     with db.connect() as c:
-        return c.execute(text("SELECT id, entity_type, entity_id, operation, status FROM tds_sync_queue ORDER BY id")).all()
+        return c.execute(text("SELECT id, entity_type, entity_id, operation, status FROM tds_sync_queue "
+                              "ORDER BY id")).all()
 
 
 def _record(entity: str) -> tuple[str, dict]:
@@ -829,7 +851,7 @@ def test_errors_answer_json_never_html(app_client, method, path):
     assert r.status_code in (404, 405) and r.is_json
 
 
-# ----------------------------------------------------------------------------- §7 monitoring, admin, bulk-sync
+# ----------------------------------------------------------------------------- 7 monitoring, admin, bulk-sync
 
 GUARDED = [("GET", "/api/zoho/dashboard/health"), ("GET", "/api/zoho/dashboard/stats"),
            ("GET", "/api/zoho/dashboard/queue"), ("GET", "/api/zoho/dashboard/metrics"),
@@ -1007,7 +1029,7 @@ def test_dashboard_page(client):
     assert r.status_code == 200 and r.mimetype == "text/html"
 
 
-# ----------------------------------------------------------------------------- §7 the console command
+# ----------------------------------------------------------------------------- 7 the console command
 
 CLI_COMMANDS = [[], ["health"], ["pull"], ["heal"], ["dlq"], ["dlq", "list"], ["dlq", "retry"], ["dlq", "resolve"],
                 ["reconcile"], ["replay"], ["sandbox"], ["stack"]]
@@ -1059,3 +1081,192 @@ def test_dotenv_of_the_checkout_is_read_from_another_directory(bare_env, tmp_pat
     assert settings.env_file() == str(ROOT / ".env")
     (tmp_path / ".env").write_text("ZOHO_ORGANIZATION_ID=42\n")
     assert settings.env_file() == ".env" and load_settings().zoho_organization_id == "42"
+
+
+# ----------------------------------------------------------------------------- the reference's own tables
+
+REFERENCE = ROOT / "docs" / "reference.md"
+
+
+def _reference_tables(section: str) -> dict[tuple[str, ...], list[list[str]]]:
+    """{header cells: rows} of every Markdown table under `## section` of docs/reference.md."""
+    text_ = REFERENCE.read_text()
+    body = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## |\Z)", text_, re.M | re.S).group(1)
+    tables: dict[tuple[str, ...], list[list[str]]] = {}
+    current = None
+    for line in body.splitlines():
+        if not line.startswith("|"):
+            current = None
+            continue
+        cells = [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        if current is None:
+            current = tables.setdefault(tuple(cells), [])
+        elif not set("".join(cells)) <= set("-: "):
+            current.append(cells)
+    return tables
+
+
+def _code(cell: str) -> str:
+    """The first `code span` of a cell."""
+    m = re.search(r"`([^`]+)`", cell)
+    return m.group(1) if m else cell
+
+
+def _doc_env() -> dict[str, str]:
+    return {_code(r[0]): r[2] for r in _reference_tables("Configuration")[("variable", "meaning", "default")]}
+
+
+def _code_env() -> set[str]:
+    """Every upper-case variable the application's packages read from the environment."""
+    names: set[str] = set()
+    pattern = re.compile(r"(?:environ\.get|getenv|_int|_str|_float|_bool|environ\[)\(?\s*\"([A-Z][A-Z0-9_]+)\"")
+    for package in ("webhook_app", "tasks", "models", "zoho"):
+        for path in (ROOT / package).rglob("*.py"):
+            names.update(pattern.findall(path.read_text()))
+    for path in (ROOT / "celeryconfig.py", ROOT / "beat_schedule.py"):
+        names.update(pattern.findall(path.read_text()))
+    return names
+
+
+@pytest.mark.parametrize("var", sorted(_code_env()))
+def test_every_variable_the_code_reads_is_documented(var):
+    assert var in _doc_env(), f"docs/reference.md#configuration: add a row for {var}"
+
+
+@pytest.mark.parametrize("var", sorted(_doc_env()))
+def test_every_documented_variable_is_read_by_the_code_or_its_processes(var):
+    read_by_others = {"FLOWER_BASIC_AUTH"}  # read by Flower itself
+    assert var in _code_env() | read_by_others, f"docs/reference.md#configuration: nothing reads {var}"
+
+
+@pytest.mark.parametrize("var", sorted(set(ENV_SETTINGS)))
+def test_documented_default_matches_the_settings(bare_env, var):
+    attr, _default, _value, _parsed = ENV_SETTINGS[var]
+    doc = _doc_env()[var]
+    actual = getattr(load_settings(), attr)
+    if actual is None:
+        assert doc.startswith("unset"), f"{var}: code has no default, the reference says {doc!r}"
+    elif var in ("ZOHO_API_BASE_URL", "ZOHO_ACCOUNTS_URL"):
+        assert "ZOHO_DC" in doc
+    else:
+        assert _code(doc) == str(actual), f"{var}: default {actual!r} in the code, {doc!r} in the reference"
+
+
+def _doc_endpoints() -> set[tuple[str, str]]:
+    rows = _reference_tables("Endpoints")[("method", "path", "auth", "answers")]
+    return {(_code(r[0]), _code(r[1])) for r in rows}
+
+
+def _app_endpoints() -> set[tuple[str, str]]:
+    from webhook_app import create_app
+
+    app = create_app()
+    return {(method, rule.rule) for rule in app.url_map.iter_rules() if rule.endpoint != "static"
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+@pytest.mark.parametrize("method, path", sorted(_doc_endpoints()))
+def test_documented_endpoint_exists(method, path):
+    assert (method, path) in _app_endpoints(), f"docs/reference.md#endpoints: {method} {path} is not served"
+
+
+def test_every_endpoint_is_documented():
+    missing = _app_endpoints() - _doc_endpoints()
+    assert not missing, f"docs/reference.md#endpoints: add rows for {sorted(missing)}"
+
+
+def test_documented_webhook_entities_are_the_registry():
+    from zoho.entities import registry
+
+    text_ = REFERENCE.read_text()
+    listed = re.search(r"Webhook entities \(`<entity>`\): (.*?)\. Authenticity", text_, re.S).group(1)
+    assert set(re.findall(r"`([a-z-]+)`", listed)) == set(registry())
+
+
+def _doc_tasks() -> dict[str, str]:
+    rows = _reference_tables("Tasks")[("task", "queue", "what it does")]
+    return {_code(r[0]): _code(r[1]) for r in rows}
+
+
+def _expand(name: str) -> list[str]:
+    from zoho.entities import registry
+
+    return [name.replace("<entity>", e) for e in registry()] if "<entity>" in name else [name]
+
+
+@pytest.mark.parametrize("name", sorted(_doc_tasks()))
+def test_documented_task_is_registered_on_its_queue(name):
+    import tasks
+
+    for task in _expand(name):
+        assert task in tasks.app.tasks, f"docs/reference.md#tasks: {task} is not registered"
+        queue = _doc_tasks()[name].replace("<entity>", task.split(".")[1])
+        assert _route(task) == queue, f"{task} goes to {_route(task)}, the reference says {queue}"
+
+
+def test_every_registered_task_is_documented():
+    import tasks
+
+    documented = {t for name in _doc_tasks() for t in _expand(name)}
+    ours = {n for n in tasks.app.tasks if not n.startswith("celery.")}
+    assert not ours - documented, f"docs/reference.md#tasks: add rows for {sorted(ours - documented)}"
+
+
+def _doc_commands() -> set[str]:
+    rows = _reference_tables("Command line")[("command", "what it does")]
+    return {" ".join(w for w in _code(r[0]).split()[1:3] if re.fullmatch(r"[a-z-]+", w)) for r in rows}
+
+
+def _cli_commands() -> set[str]:
+    import click
+
+    from tasks.cli import main
+
+    names = set()
+    for name, command in main.commands.items():
+        if isinstance(command, click.Group):
+            names.update(f"{name} {sub}" for sub in command.commands)
+        else:
+            names.add(name)
+    return names
+
+
+@pytest.mark.parametrize("command", sorted(_doc_commands()))
+def test_documented_command_exists(command):
+    assert command in _cli_commands(), f"docs/reference.md#command-line: `zohosync {command}` does not exist"
+
+
+def test_every_command_is_documented():
+    missing = _cli_commands() - _doc_commands()
+    assert not missing, f"docs/reference.md#command-line: add rows for {sorted(missing)}"
+
+
+def test_documented_tables_are_the_models():
+    from models import metadata
+
+    rows = _reference_tables("Tables")[("table", "holds")]
+    assert {_code(r[0]) for r in rows} == set(metadata.tables)
+
+
+def test_documented_processes_are_the_procfile():
+    from tasks.stack import read_procfile
+
+    rows = _reference_tables("Processes")[("process", "command", "what it does")]
+    procfile = read_procfile()
+    assert [_code(r[0]) for r in rows] == list(procfile)
+    for row in rows:
+        head = _code(row[1]).split("…")[0].strip()
+        assert procfile[_code(row[0])].startswith(head), row
+
+
+@pytest.mark.parametrize("check, constant", [
+    ("pending events", "PENDING"), ("failed events", "FAILED"), ("dead letters", "DEAD_LETTERS"),
+    ("delay of the oldest waiting event (s)", "DELAY_SECONDS"), ("sync stopped (s)", "STOPPED_SECONDS"),
+])
+def test_documented_health_threshold_is_the_code(check, constant):
+    from tasks import health
+
+    rows = _reference_tables("Health thresholds")[("check", "warning above", "critical above", "emergency")]
+    row = next(r for r in rows if r[0] == check)
+    documented = {level: int(v) for level, v in zip(("warning", "critical", "emergency"), row[1:], strict=True) if v}
+    assert documented == getattr(health, constant)

@@ -1,4 +1,4 @@
-"""tds_sync_cursors gets an integer `id` like every other table (CONTRACT §4)
+"""tds_sync_cursors gets an integer `id` like every other table (docs/reference.md#tables)
 
 The natural key (entity_type, source_key) stays unique: the pull's cursor upsert keeps
 using it in `ON CONFLICT`.

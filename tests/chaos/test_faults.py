@@ -21,6 +21,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.support.procs import ROOT, Process, child_env, free_port, start_receiver, start_worker, wait_for
+from tests.support.servers import PrivatePostgres, PrivateRedis
 from tests.support.webhooks import sign
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -32,17 +33,11 @@ CONVERGE_SECONDS = 300
 
 
 @pytest.fixture
-def private_services(tmp_path):
-    from scripts import ensure_services as es
-
-    pg_port, redis_port = free_port(), free_port()
-    pg = es.start_private_postgres(tmp_path / "pg", pg_port)
-    rd = es.start_private_redis(tmp_path / "redis", redis_port)
-    yield {"es": es, "dir": tmp_path, "pg_port": pg_port, "redis_port": redis_port, "pg": pg, "redis": rd,
-           "db_url": f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port}/zohosync",
-           "broker_url": f"redis://127.0.0.1:{redis_port}/0"}
-    es.stop_private_redis(tmp_path / "redis", redis_port)
-    es.stop_private_postgres(tmp_path / "pg", pg_port)
+def private_services():
+    pg, rd = PrivatePostgres(), PrivateRedis()
+    yield {"pg": pg, "redis": rd, "db_url": pg.url, "broker_url": rd.url}
+    rd.close()
+    pg.close()
 
 
 def _versions():
@@ -95,7 +90,6 @@ class Zoho:
 
 def test_every_accepted_event_completes_exactly_once_through_kills_and_restarts(private_services, tmp_path):
     svc = private_services
-    es = svc["es"]
     env = child_env(DATABASE_URL=svc["db_url"], CELERY_BROKER_URL=svc["broker_url"],
                     SYNC_ORPHAN_AFTER_SECONDS="10", ZOHOSYNC_ENV_FILE="/nonexistent/.env")
     import subprocess
@@ -119,10 +113,10 @@ def test_every_accepted_event_completes_exactly_once_through_kills_and_restarts(
         time.sleep(1)
         worker = start_worker(env, "chaos2")
         time.sleep(3)
-        es.restart_private_redis(tmp_path / "redis", svc["redis_port"])  # no persistence: every message gone
+        svc["redis"].restart()  # no persistence: every message gone
         faults.append("redis restarted empty")
         time.sleep(4)
-        es.restart_private_postgres(tmp_path / "pg", svc["pg_port"])
+        svc["pg"].restart()
         faults.append("postgres restarted")
 
     started = time.monotonic()

@@ -1,15 +1,15 @@
-"""Flower exactly as `zohosync stack` starts it: basic auth from FLOWER_BASIC_AUTH, Prometheus metrics, persistent state."""
+"""Flower exactly as the Procfile starts it: basic auth from FLOWER_BASIC_AUTH, Prometheus metrics, persistent state."""
 from __future__ import annotations
 
+import shlex
 import signal
 
 import pytest
 import requests
 
-from models.settings import reset_settings
-from tasks.stack import processes
+from tasks.stack import read_procfile
 from tests.conftest import TEST_ADMIN_TOKEN, TEST_WEBHOOK_SECRET
-from tests.support.procs import Process, child_env, free_port, wait_http
+from tests.support.procs import BIN, Process, child_env, free_port, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -17,18 +17,13 @@ CREDENTIALS = ("ops", "flower-test-pass")
 
 
 @pytest.fixture
-def flower(database_url, tmp_path, monkeypatch):
+def flower(database_url, tmp_path):
     port = free_port()
-    monkeypatch.setenv("FLOWER_PORT", str(port))
-    reset_settings()
-    env = child_env(FLOWER_BASIC_AUTH=":".join(CREDENTIALS), FLOWER_PORT=str(port))
-    try:
-        argv = next(p.argv for p in processes(env, sandbox=False) if p.name == "flower")
-    finally:
-        monkeypatch.undo()
-        reset_settings()
-    assert "--persistent=True" in argv  # basic auth may come from the flag or from FLOWER_BASIC_AUTH itself
-    argv = [f"--db={tmp_path / 'flower.db'}" if a.startswith("--db=") else a for a in argv]  # not the repo's .run/
+    # `make run` gives Flower FLOWER_PERSISTENT / FLOWER_DB (tasks/stack.py); here the db is the test's own.
+    env = child_env(FLOWER_BASIC_AUTH=":".join(CREDENTIALS), FLOWER_PORT=str(port), FLOWER_PERSISTENT="True",
+                    FLOWER_DB=str(tmp_path / "flower.db"))
+    argv = shlex.split(read_procfile()["flower"]) + [f"--port={port}"]
+    argv[0] = str(BIN / argv[0])  # the virtualenv's celery
     proc = Process("flower", argv, env)
     base = f"http://127.0.0.1:{port}"
     try:

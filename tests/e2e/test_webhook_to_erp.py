@@ -1,4 +1,4 @@
-"""Signed webhooks over real HTTP become ERP rows through a real worker (CONTRACT §3, §6)."""
+"""Signed webhooks over real HTTP become ERP rows through a real worker (docs/reference.md#endpoints, #tasks)."""
 from __future__ import annotations
 
 import json

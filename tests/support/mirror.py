@@ -36,7 +36,8 @@ def seed_mirror(engine, rows: int, *, vacuum: bool = False) -> None:
             c.execute(text(SEED), {"lo": lo, "hi": min(rows, lo + CHUNK - 1), "n": rows, "entities": entity_names()})
     with engine.begin() as c:
         c.execute(text(
-            "INSERT INTO tds_dead_letter_queue (original_id, entity_type, entity_id, operation, payload, error_message) "
+            "INSERT INTO tds_dead_letter_queue "
+            "(original_id, entity_type, entity_id, operation, payload, error_message) "
             "SELECT id, entity_type, entity_id, operation, payload, error_message FROM tds_sync_queue "
             "WHERE status = 'dead'"))
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:

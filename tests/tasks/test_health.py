@@ -1,4 +1,4 @@
-"""The health verdict against real PostgreSQL and Redis: CONTRACT §7's thresholds exactly, and never a crash."""
+"""The health verdict against real PostgreSQL and Redis: the thresholds of docs/reference.md#health-thresholds exactly, and never a crash."""
 from __future__ import annotations
 
 import sys

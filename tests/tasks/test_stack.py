@@ -1,71 +1,96 @@
-"""The `make run` supervisor: a child that dies is started again; one that keeps dying stops the stack."""
+"""The one description of the processes: the Procfile, run by `make run` under supervisord and by docker compose."""
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
+
+import yaml
 
 from tasks import stack
 
-
-def _fake_stack(monkeypatch, procs):
-    monkeypatch.setattr(stack, "build_env", lambda: (dict(os.environ), False))
-    monkeypatch.setattr(stack, "processes", lambda env, sandbox: procs)
-    monkeypatch.setattr(stack, "_enqueue_first_pull", lambda: None)
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_a_child_that_keeps_dying_stops_the_stack_with_its_exit_code(monkeypatch, capsys):
-    monkeypatch.setattr(stack, "MAX_RESTARTS", 2)
-    crasher = stack.Proc("crasher", [sys.executable, "-c", "import sys; sys.exit(3)"])
-    _fake_stack(monkeypatch, [crasher])
-    assert stack.run_stack() == 3
-    out = capsys.readouterr().out
-    assert out.count("crasher exited with 3; starting it again") == 2
-    assert "3 times within 60 s; stopping the stack" in out
+def test_every_declared_queue_is_consumed_by_exactly_one_worker_group_and_pulls_have_their_own():
+    from tasks import app
+
+    consumed: dict[str, str] = {}
+    for name, command in stack.read_procfile().items():
+        argv = shlex.split(command)
+        if argv[:4] == ["celery", "-A", "tasks", "worker"]:
+            for queue in argv[argv.index("-Q") + 1].split(","):
+                assert queue not in consumed, f"{queue} consumed by {consumed.get(queue)} and {name}"
+                consumed[queue] = name
+    assert set(consumed) == {q.name for q in app.conf.task_queues}
+    assert [q for q, w in consumed.items() if w == consumed["bulk"]] == ["bulk"]
+    assert consumed["maintenance"] != consumed["bulk"]
 
 
-def test_a_child_that_dies_once_is_started_again_and_the_others_keep_running(monkeypatch, tmp_path, capsys):
-    marker = tmp_path / "crashed-once"
-    flaky = stack.Proc("flaky", [sys.executable, "-c",
-                                 f"import os, sys, time\n"
-                                 f"if not os.path.exists({str(marker)!r}):\n"
-                                 f"    open({str(marker)!r}, 'w').close(); sys.exit(9)\n"
-                                 f"time.sleep(60)"])
-    steady = stack.Proc("steady", [sys.executable, "-c", "import time; time.sleep(60)"])
-    _fake_stack(monkeypatch, [flaky, steady])
-    first_steady_pid = []
+def test_the_procfile_names_the_whole_stack():
+    procs = stack.read_procfile()
+    assert shlex.split(procs["web"]) == ["gunicorn", "webhook_app.wsgi:app"]  # bind: gunicorn.conf.py
+    assert shlex.split(procs["flower"]) == ["celery", "-A", "tasks", "flower"]  # address: flowerconfig.py
+    assert {"beat", "sandbox", "watchdog"} <= set(procs)
 
+
+def test_docker_compose_runs_the_same_processes_with_the_same_commands():
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    procs = stack.read_procfile()
+    for name, command in procs.items():
+        assert name in services, f"docker-compose.yml has no service {name}"
+        assert services[name]["command"] == shlex.split(command), name
+    app_services = {n for n, s in services.items() if s.get("image", "").startswith("zohosync")}
+    assert app_services - set(procs) == {"migrate"}  # nothing runs in compose that make run lacks
+
+
+def test_the_sandbox_runs_only_in_sandbox_mode():
+    procs = stack.read_procfile()
+    assert "sandbox" in stack.selected(procs, sandbox=True)
+    without = stack.selected(procs, sandbox=False)
+    assert "sandbox" not in without and set(procs) - set(without) == {"sandbox"}
+
+
+def test_the_supervisord_config_escapes_percent_signs_and_restarts_every_program():
+    conf = stack.supervisord_conf({"w": "celery -A tasks worker -n w@%h"}, Path("/tmp/x"))
+    assert "command=celery -A tasks worker -n w@%%h" in conf
+    assert "autorestart=true" in conf and "stopasgroup=true" in conf
+
+
+def test_a_process_that_dies_is_started_again_and_sigterm_stops_the_whole_stack(tmp_path, capfd):
+    """capfd makes stdout a regular file: the case where programs writing to /dev/stdout clobbered each other."""
+    marker = tmp_path / "died-once"
+    procfile = tmp_path / "Procfile"
+    flaky = tmp_path / "flaky.py"
+    flaky.write_text(f"import os, sys, time\nif not os.path.exists({str(marker)!r}):\n"
+                     f"    open({str(marker)!r}, 'w').close()\n    sys.exit(9)\n"
+                     f"open({str(tmp_path / 'up')!r}, 'w').close()\nprint('flaky is up', flush=True)\ntime.sleep(60)\n")
+    procfile.write_text(f"flaky: {sys.executable} {flaky}\nsteady: {sys.executable} -c 'import time; time.sleep(60)'\n")
+    capfd.readouterr()
+
+    previous = (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM))
+    # Once the first run has died, allow for the restart back-off, then stop the stack like `kill` would.
     def stop_later():
-        # Wait for the restart, then stop the stack like Ctrl-C does.
-        for _ in range(100):
-            if flaky.popen is not None and marker.exists() and flaky.popen.poll() is None and flaky.popen.pid:
-                break
-            threading.Event().wait(0.1)
-        threading.Event().wait(2.0)
-        first_steady_pid.append(steady.popen.pid)
+        deadline = time.monotonic() + 40
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(4)
         os.kill(os.getpid(), signal.SIGTERM)
 
     threading.Thread(target=stop_later, daemon=True).start()
-    previous = signal.getsignal(signal.SIGTERM)
     try:
-        assert stack.run_stack() == 0
+        code = stack.run_stack(procfile, tmp_path / "run", first_pull=False, startsecs=1)
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    out = capsys.readouterr().out
-    assert "flaky exited with 9; starting it again" in out
-    assert "steady exited" not in out
-    assert flaky.popen.returncode is not None and steady.popen.returncode is not None  # both stopped at the end
-
-
-def test_pulls_get_their_own_worker_so_heal_and_monitor_are_never_starved():
-    groups = stack.queue_groups()
-    assert groups["bulk"] == ["bulk"]
-    assert "bulk" not in groups["maintenance"] and "maintenance" in groups["maintenance"]
-    consumed = [q for qs in groups.values() for q in qs]
-    assert len(consumed) == len(set(consumed))  # each queue has exactly one worker group
-    from tasks import app
-
-    declared = {q.name for q in app.conf.task_queues}
-    assert declared == set(consumed)  # and every declared queue is consumed by one
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
+    out = capfd.readouterr().out
+    assert code == 0, out
+    assert "exited: flaky (exit status 9" in out and out.count("spawned: 'flaky'") == 2, out
+    assert (tmp_path / "up").exists()  # the second start got going
+    assert "flaky is up" in out  # the processes' own output reaches the stack's stdout, whatever it is
+    assert "exited: steady" not in out.split("received SIGTERM")[0], out  # the other kept running
+    assert "stopped: steady" in out and "stopped: flaky" in out

@@ -1,4 +1,4 @@
-"""The receiver's contract (CONTRACT §3): every status code, both auth schemes, commit before 2xx."""
+"""The receiver as docs/reference.md#endpoints documents it: every status code, both auth schemes, commit before 2xx."""
 from __future__ import annotations
 
 import json
