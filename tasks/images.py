@@ -40,6 +40,7 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
+from models import coord
 from models.db import get_engine
 from models.settings import get_settings
 from tasks import app
@@ -374,7 +375,8 @@ class _Deferred(Exception):
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().broker_url, socket_connect_timeout=3, socket_timeout=10)
+    """The coordination store (`REDIS_URL`), never the broker: locks work with any broker."""
+    return coord.client(socket_connect_timeout=3, socket_timeout=10)
 
 
 def sync_product_images(**options: Any) -> dict[str, Any]:

@@ -470,7 +470,7 @@ def flower_url() -> str:
 
 def page_context() -> dict[str, Any]:
     snap = evaluate(worker_max_age=WORKER_PROBE_MAX_AGE)
-    zoho = zoho_data() if snap.broker_ok else {"rate_limit": {"available": False}, "token": {"available": False}}
+    zoho = zoho_data() if snap.coordination_ok else {"rate_limit": {"available": False}, "token": {"available": False}}
     ctx: dict[str, Any] = {"health": snap.report(), "db_error": None, "flower_url": flower_url(),
                            "zoho": zoho, "refusals": refusal_counts()}
     try:

@@ -32,7 +32,7 @@ def test_one_refresh_serves_every_manager_through_the_redis_cache(sandbox: Sandb
     assert TokenManager().get_token() == first
     assert sandbox.stats()["token_refreshes"] == 1
     keys = [k.decode() for k in redis_client.keys("zohosync:oauth:*")]
-    assert keys == [f"zohosync:oauth:{CLIENT_KEY[:32]}:token"]
+    assert keys == [f"zohosync:oauth:{{{CLIENT_KEY[:32]}}}:token"]
     dump = repr(keys) + repr(redis_client.hgetall(keys[0]))
     assert CLIENT_SECRET not in dump and REFRESH_TOKEN not in dump
 
@@ -40,7 +40,7 @@ def test_one_refresh_serves_every_manager_through_the_redis_cache(sandbox: Sandb
 def test_a_token_inside_the_five_minute_margin_is_refreshed_and_one_outside_is_kept(sandbox: Sandbox, redis_client) -> None:
     manager = TokenManager()
     token = manager.get_token()
-    key = f"zohosync:oauth:{CLIENT_KEY[:32]}:token"
+    key = f"zohosync:oauth:{{{CLIENT_KEY[:32]}}}:token"
     now = time.time()
     # an hour-long token 54 minutes old: 6 minutes left, outside the margin — kept
     redis_client.hset(key, mapping={"expires_at": repr(now + 360), "refreshed_at": repr(now - 3240)})
