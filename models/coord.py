@@ -266,3 +266,30 @@ class SharedCounter:
         quick_client().delete(self.key)
         with self._local_lock:
             self._local.clear()
+
+
+def redbeat_config(url: str | None = None) -> dict[str, Any]:
+    """celery-redbeat's settings for the coordination store, in redbeat's own URL conventions.
+
+    redbeat keeps the schedule and its lock in Redis, so every beat reads one schedule state
+    and only the lock holder sends (see celeryconfig.py). Its keys share the `{redbeat}`
+    hash tag: on a cluster the lock and the schedule live on one node.
+    """
+    spec = parse_url(url or store_url())
+    options: dict[str, Any] = {"socket_timeout": 5, "socket_connect_timeout": 3}
+    if spec.kind == "sentinel":
+        options.update({"sentinels": list(spec.hosts), "service_name": spec.master_name, "db": spec.db})
+        if spec.password:
+            options["password"] = spec.password
+        if spec.username:
+            options["username"] = spec.username
+        if spec.sentinel_password:
+            options["sentinel_kwargs"] = {"password": spec.sentinel_password}
+        return {"redbeat_redis_url": "redis-sentinel://", "redbeat_redis_options": options}
+    if spec.kind == "cluster":
+        host, port = spec.hosts[0]
+        auth = f"{spec.username or ''}:{spec.password}@" if spec.password else ""
+        scheme = "rediss" if spec.ssl else "redis"
+        return {"redbeat_redis_url": f"{scheme}://{auth}{host}:{port}/0",
+                "redbeat_redis_options": {**options, "cluster": True}}
+    return {"redbeat_redis_url": spec.url, "redbeat_redis_options": options}
