@@ -23,7 +23,9 @@ live on different nodes; no script ever spans two resources.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -69,7 +71,7 @@ class StoreSpec:
     """A parsed coordination URL: what kind of deployment, and how to reach it."""
 
     kind: str  # redis | sentinel | cluster
-    url: str
+    url: str = field(repr=False)
     hosts: tuple[tuple[str, int], ...] = ()
     db: int = 0
     username: str | None = field(default=None, repr=False)
@@ -235,37 +237,72 @@ ERRORS = (redis.RedisError, OSError, CoordinationNotConfigured)
 class SharedCounter:
     """Named counters every process adds to (one Redis hash): fleet-wide, not per process.
 
-    A failed increment is swallowed (a counter must never fail the request it counts); the
-    process keeps its own tally of what it could not record, and `counts()` adds it in.
+    An increment never waits on Redis (it may count a flood of refused requests): it adds to
+    this process's pending tally, which a background thread adds to the shared hash every
+    `FLUSH_SECONDS`; a failed flush keeps the tally for the next one. `counts()` flushes
+    first, so a reader in this process sees its own increments at once.
     """
+
+    FLUSH_SECONDS = 2.0
 
     def __init__(self, name: str):
         self.key = key(f"counters:{name}")
-        self._local: dict[str, int] = {}
-        self._local_lock = threading.Lock()
+        self._pending: dict[str, int] = {}
+        self._pending_lock = threading.Lock()
+        self._flusher_pid: int | None = None
 
     def incr(self, field_name: str, amount: int = 1) -> None:
+        with self._pending_lock:
+            self._pending[field_name] = self._pending.get(field_name, 0) + amount
+        self._ensure_flusher()
+
+    def flush(self) -> None:
+        with self._pending_lock:
+            pending, self._pending = self._pending, {}
+        if not pending:
+            return
         try:
-            quick_client().hincrby(self.key, field_name, amount)
+            pipe = quick_client().pipeline(transaction=False)
+            for name, amount in pending.items():
+                pipe.hincrby(self.key, name, amount)
+            pipe.execute()
         except ERRORS:
-            with self._local_lock:
-                self._local[field_name] = self._local.get(field_name, 0) + amount
+            with self._pending_lock:
+                for name, amount in pending.items():
+                    self._pending[name] = self._pending.get(name, 0) + amount
 
     def counts(self) -> dict[str, int]:
+        self.flush()
         try:
-            stored = {k.decode() if isinstance(k, bytes) else k: int(v)
-                      for k, v in quick_client().hgetall(self.key).items()}
+            found = {k.decode() if isinstance(k, bytes) else k: int(v)
+                     for k, v in quick_client().hgetall(self.key).items()}
         except ERRORS:
-            stored = {}
-        with self._local_lock:
-            for k, v in self._local.items():
-                stored[k] = stored.get(k, 0) + v
-        return stored
+            found = {}
+        with self._pending_lock:
+            for name, amount in self._pending.items():
+                found[name] = found.get(name, 0) + amount
+        return found
 
     def reset(self) -> None:
+        with self._pending_lock:
+            self._pending.clear()
         quick_client().delete(self.key)
-        with self._local_lock:
-            self._local.clear()
+
+    def _ensure_flusher(self) -> None:
+        pid = os.getpid()
+        if self._flusher_pid == pid:
+            return
+        with self._pending_lock:
+            if self._flusher_pid == pid:
+                return
+            self._flusher_pid = pid  # a forked child starts its own thread
+
+        def loop() -> None:
+            while True:
+                time.sleep(self.FLUSH_SECONDS)
+                self.flush()
+
+        threading.Thread(target=loop, name=f"counter-{self.key}", daemon=True).start()
 
 
 def redbeat_config(url: str | None = None) -> dict[str, Any]:

@@ -233,7 +233,7 @@ def zoho_data() -> dict[str, Any]:
 def refusal_counts() -> dict[str, Any]:
     from webhook_app.webhooks import refusals
 
-    return {"scope": "this receiver process since it started", "counts": dict(refusals)}
+    return {"scope": "every receiver process (shared through the coordination store)", "counts": refusals.counts()}
 
 
 def _parse_time(name: str) -> dt.datetime | None:

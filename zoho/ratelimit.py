@@ -55,7 +55,7 @@ def shared_redis(url: str | None = None) -> redis.Redis:
 # ARGV[4] daily budget, ARGV[5] daily cap for this priority, ARGV[6] priority, ARGV[7] unique member
 # A limit <= 0 means "no limit". Returns {allowed, wait_µs, reason, now_µs, used_window, used_day}.
 _ACQUIRE = """
-redis.replicate_commands()
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local day = math.floor(tonumber(t[1]) / 86400)
