@@ -93,7 +93,7 @@ task_routes = {
 }
 
 beat_max_loop_interval = 10
-beat_scheduler = "redbeat.RedBeatScheduler"
+beat_scheduler = "tasks.beat:Scheduler"
 redbeat_key_prefix = "zohosync:{redbeat}:"
 redbeat_lock_timeout = max(_settings.beat_lock_timeout, 2 * beat_max_loop_interval)
 try:

@@ -45,7 +45,15 @@ def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
         _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
         yield f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
     finally:
-        _ctl("delete_vhost", vhost)
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)
+
+
+def recreate_vhost(url: str) -> None:
+    """Delete and re-create the vhost of `url`: every connection to it drops and every message is gone."""
+    vhost = url.rsplit("/", 1)[1]
+    _ctl("delete_vhost", vhost)
+    _ctl("add_vhost", vhost)
+    _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
 
 
 @contextmanager
