@@ -66,6 +66,12 @@ broker_transport_options = {
     "retry_on_timeout": True,
     "health_check_interval": 10,
 }
+if broker_url.split("://", 1)[0] in coord.SENTINEL_SCHEMES:
+    # kombu reads the Sentinel master from the transport options; take it from the URL (`?master_name=`).
+    try:
+        broker_transport_options["master_name"] = coord.parse_url(broker_url).master_name
+    except coord.CoordinationNotConfigured:
+        pass  # no master_name in the URL: kombu says what is missing when it connects
 broker_heartbeat = 0
 redis_socket_connect_timeout = 2
 

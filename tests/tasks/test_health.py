@@ -232,3 +232,27 @@ def test_an_amqp_broker_without_redis_url_is_not_healthy_and_says_what_to_set(db
     assert report["checks"]["coordination"]["verdict"] == "critical"
     assert "REDIS_URL is required" in report["checks"]["coordination"]["message"]
     assert "guest" not in json.dumps(report)
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_queue_depths_come_from_a_passive_declare_on_either_broker(kind, redis_client, monkeypatch):
+    from kombu import Connection, Exchange, Queue
+
+    from tasks.health import queue_depths
+    from tests.conftest import TEST_BROKER_URL
+    from tests.support.brokers import broker_url
+
+    with broker_url(kind, TEST_BROKER_URL) as url, Connection(url) as conn:
+        queue = Queue("sync.products", Exchange("zohosync", type="direct"), routing_key="sync.products")
+        producer = conn.Producer()
+        for n in range(3):
+            producer.publish({"n": n}, exchange=queue.exchange, routing_key="sync.products", declare=[queue])
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        reset_settings()
+        try:
+            depths = queue_depths(["sync.products", "no.such.queue"])
+        finally:
+            monkeypatch.undo()
+            reset_settings()
+    assert depths["sync.products"] == 3
+    assert depths["no.such.queue"] in (None, 0)  # RabbitMQ: unknown (404); Redis: an empty list
