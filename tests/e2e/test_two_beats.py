@@ -96,3 +96,39 @@ def test_two_beats_send_each_entry_once_per_interval_and_the_standby_takes_over(
             for b in beats:
                 b.stop()
     assert not re.search(r"Traceback", standby.output()), standby.output()[-3000:]
+
+
+def test_a_beat_whose_coordination_redis_restarts_empty_stands_by_and_goes_on_sending(tmp_path):
+    """redbeat alone would die on the lost lock (LockNotOwnedError); ours takes it again and re-stores its schedule."""
+    import subprocess
+
+    from tests.support.procs import free_port
+
+    port = free_port()
+
+    def redis_server() -> subprocess.Popen:
+        proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                 "--appendonly", "no"], cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                start_new_session=True)
+        wait_for(lambda: subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True,
+                                        check=False).stdout.strip() == "PONG", timeout=10, message="redis up")
+        return proc
+
+    server = redis_server()
+    url = f"redis://127.0.0.1:{port}/0"
+    b = beat(child_env(CELERY_BROKER_URL=url, REDIS_URL=url, BEAT_LOCK_TIMEOUT=str(LOCK_TIMEOUT)), "restart")
+    try:
+        wait_for(lambda: "Acquired lock" in b.output(), timeout=30, message="beat leads")
+        server.terminate()
+        server.wait(10)
+        server = redis_server()  # no persistence: lock and schedule are gone
+        wait_for(lambda: "holds the lock again" in b.output(), timeout=LOCK_TIMEOUT + 20, message="lock taken again")
+        sent_before = b.output().count("Sending due task")
+        wait_for(lambda: b.output().count("Sending due task") > sent_before, timeout=30, message="sending again")
+        assert b.alive()
+        assert subprocess.run(["redis-cli", "-p", str(port), "exists", "zohosync:{redbeat}::schedule"],
+                              capture_output=True, text=True, check=False).stdout.strip() == "1"
+    finally:
+        b.stop()
+        server.terminate()
+        server.wait(10)
