@@ -18,8 +18,11 @@ How delay is defined (per entity, from the queue mirror alone):
   `now() - max(last completion, oldest waiting receipt)`. A slow but moving queue
   keeps this near zero; a queue that nothing consumes makes it grow with the delay.
 
-The Zoho token and API budget come from `zoho.oauth` / `zoho.ratelimit`; when those cannot
-be imported or fail, their checks are `unknown` and do not move the overall status.
+The broker is probed through kombu (a connection, on Redis and RabbitMQ alike), the workers
+through Celery's inspect API plus canaries, and the coordination Redis (`REDIS_URL`) by a
+PING; nothing reads a transport's internals. With no worker consuming, the verdict is never
+`healthy`. The Zoho token and API budget come from `zoho.oauth` / `zoho.ratelimit`; when
+those cannot be imported or fail, their checks are `unknown` and do not move the overall status.
 """
 from __future__ import annotations
 
