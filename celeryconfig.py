@@ -18,11 +18,19 @@ Delivery, chosen together:
   At 1,000 tasks a child was replaced every few seconds under load — each replacement a fork,
   new PostgreSQL connections and a cold statement cache, and a task stalled ~2 s behind it —
   while a child's memory stays flat (~96 MiB over a 20,000-event burst).
+- Exactly one beat sends: `redbeat.RedBeatScheduler` keeps the schedule's state (each
+  entry's last run) in the coordination Redis, not a local file, and sends only while it
+  holds a lock there (`BEAT_LOCK_TIMEOUT`, default 60 s). A second beat — by mistake or as a
+  standby — waits on the lock and takes over within that time when the first one dies.
+- Pulls (`bulk.*`, `reconcile.*`, `images.*`) run on their own queue `bulk`; a worker that
+  consumes it next to sync or healing queues (no `-Q`) lets them hold at most all but one of
+  its slots (`tasks.slots`): a pull over its share is deferred a few seconds, not run.
 - Task events (Flower) stay on; `tasks.base.BatchedTaskEvents` publishes them in batches
   every 100 ms instead of once per event-loop turn.
 """
 from kombu import Exchange, Queue
 
+from models import coord
 from models.settings import get_settings
 
 _settings = get_settings()
@@ -58,6 +66,12 @@ broker_transport_options = {
     "retry_on_timeout": True,
     "health_check_interval": 10,
 }
+if broker_url.split("://", 1)[0] in coord.SENTINEL_SCHEMES:
+    # kombu reads the Sentinel master from the transport options; take it from the URL (`?master_name=`).
+    try:
+        broker_transport_options["master_name"] = coord.parse_url(broker_url).master_name
+    except coord.CoordinationNotConfigured:
+        pass  # no master_name in the URL: kombu says what is missing when it connects
 broker_heartbeat = 0
 redis_socket_connect_timeout = 2
 
@@ -85,3 +99,12 @@ task_routes = {
 }
 
 beat_max_loop_interval = 10
+beat_scheduler = "tasks.beat:Scheduler"
+redbeat_key_prefix = "zohosync:{redbeat}:"
+redbeat_lock_timeout = max(_settings.beat_lock_timeout, 2 * beat_max_loop_interval)
+try:
+    _redbeat = coord.redbeat_config()
+except coord.CoordinationNotConfigured:  # amqp broker without REDIS_URL: health says what to set
+    _redbeat = {}
+redbeat_redis_url = _redbeat.get("redbeat_redis_url")
+redbeat_redis_options = _redbeat.get("redbeat_redis_options", {})

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from models.settings import get_settings
 
 POOL_SIZE = 10
+"""The default of `DATABASE_POOL_SIZE`."""
 
 _lock = threading.Lock()
 _engine: Engine | None = None
@@ -23,13 +24,15 @@ _sessionmaker: sessionmaker[Session] | None = None
 
 
 def _new_engine(**extra) -> Engine:
+    settings = get_settings()
     return create_engine(
-        get_settings().database_url,
-        # At least as many kept connections as the receiver's gthread threads (8): a smaller
-        # pool closes and reopens overflow connections under load, and every reopen forks a
-        # PostgreSQL backend.
-        pool_size=POOL_SIZE,
-        max_overflow=10,
+        settings.database_url,
+        # `DATABASE_POOL_SIZE` (default 10): at least as many kept connections as the receiver's
+        # gthread threads (8): a smaller pool closes and reopens overflow connections under load,
+        # and every reopen forks a PostgreSQL backend. Many hosts × processes × (size + overflow)
+        # must stay under PostgreSQL's max_connections, or go through PgBouncer (docs/scaling.md).
+        pool_size=settings.database_pool_size,
+        max_overflow=settings.database_max_overflow,
         pool_timeout=5,
         pool_recycle=1800,
         # Liveness is detected on use (SQLAlchemy invalidates the whole pool on the first

@@ -10,7 +10,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, UniqueConstraint, func, text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, UniqueConstraint, func, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from models.base import Base, Money, ZohoId, intpk
@@ -98,6 +98,19 @@ class Product(SyncedMixin, CustomFieldsMixin, Base):
     image_error: Mapped[str | None]
     image_failures: Mapped[int | None] = mapped_column(Integer)
     """Consecutive failed fetches (NULL: none); a success clears it. Failed products are retried on the next run."""
+
+
+class ProductImage(Base):
+    """A product picture's bytes, addressed by their sha256: the store every host shares (served by the receiver)."""
+
+    __tablename__ = "product_images"
+
+    sha256: Mapped[str] = mapped_column(primary_key=True)
+    ext: Mapped[str]
+    content_type: Mapped[str]
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
 class _Contact(SyncedMixin, CustomFieldsMixin, AddressMixin):

@@ -73,6 +73,12 @@ class Settings:
     sandbox_port: int
     alert_webhook_url: str | None
     image_dir: str
+    # Several machines (docs/scaling.md): the coordination store, pool sizes, proxies, beat.
+    redis_url: str | None = None
+    database_pool_size: int = 10
+    database_max_overflow: int = 10
+    trusted_proxies: int = 0
+    beat_lock_timeout: int = 60
 
     @property
     def sandbox_mode(self) -> bool:
@@ -125,6 +131,11 @@ def load_settings() -> Settings:
         sandbox_port=_int("SANDBOX_PORT", 8765),
         alert_webhook_url=_str("ALERT_WEBHOOK_URL"),
         image_dir=_str("ZOHOSYNC_IMAGE_DIR", "var/images"),
+        redis_url=_str("REDIS_URL"),
+        database_pool_size=_int("DATABASE_POOL_SIZE", 10),
+        database_max_overflow=_int("DATABASE_MAX_OVERFLOW", 10),
+        trusted_proxies=_int("TRUSTED_PROXIES", 0),
+        beat_lock_timeout=_int("BEAT_LOCK_TIMEOUT", 60),
     )
 
 

@@ -26,6 +26,11 @@ app.conf.task_routes = {
     **app.conf.task_routes,
 }
 
+# Pulls may never hold every slot of a worker that also serves sync or healing queues.
+from tasks.slots import PullSlotAnnotation  # noqa: E402
+
+app.conf.task_annotations = [*(app.conf.task_annotations or []), PullSlotAnnotation()]
+
 try:
     import beat_schedule
 

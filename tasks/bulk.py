@@ -34,6 +34,7 @@ from typing import Any
 import redis
 from sqlalchemy import text
 
+from models import coord
 from models.db import get_engine
 from models.events import NewEvent, make_event, record_events
 from models.settings import get_settings
@@ -91,7 +92,8 @@ class RunStats:
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().broker_url, socket_connect_timeout=3, socket_timeout=10)
+    """The coordination store (`REDIS_URL`), never the broker: locks work with any broker."""
+    return coord.client(socket_connect_timeout=3, socket_timeout=10)
 
 
 def riders(entity: Entity) -> list[Entity]:

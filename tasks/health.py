@@ -18,12 +18,18 @@ How delay is defined (per entity, from the queue mirror alone):
   `now() - max(last completion, oldest waiting receipt)`. A slow but moving queue
   keeps this near zero; a queue that nothing consumes makes it grow with the delay.
 
-The Zoho token and API budget come from `zoho.oauth` / `zoho.ratelimit`; when those cannot
-be imported or fail, their checks are `unknown` and do not move the overall status.
+The broker is probed through kombu (a connection, on Redis and RabbitMQ alike), the workers
+through Celery's inspect API plus canaries, and the coordination Redis (`REDIS_URL`) by a
+PING; nothing reads a transport's internals. With no worker consuming, the verdict is never
+`healthy`. The Zoho token and API budget come from `zoho.oauth` / `zoho.ratelimit`; when
+those cannot be imported or fail, their checks are `unknown` and do not move the overall status.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -33,6 +39,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from models import coord
 from models.db import get_engine
 from models.settings import get_settings
 
@@ -56,11 +63,14 @@ CANARY_TIMEOUT_SECONDS = 180
 """A canary not consumed this long after it was sent means the queue has no live consumer."""
 
 WORKER_TIMEOUT_SECONDS = 1.0
+BROKER_TIMEOUT_SECONDS = 2.0
 KEY_PREFIX = "zohosync:health:"
-CANARY_SENT = f"{KEY_PREFIX}canary:sent"  # queue -> epoch of the oldest canary not yet consumed
-CANARY_PUBLISHED = f"{KEY_PREFIX}canary:published"  # queue -> epoch of the last publish
-CANARY_DONE = f"{KEY_PREFIX}canary:done"  # queue -> epoch the last canary was consumed
+# In the coordination store; the canary keys share one hash tag (one script touches two of them).
+CANARY_SENT = coord.key("health:canary", "sent")  # queue -> epoch of the oldest canary not yet consumed
+CANARY_PUBLISHED = coord.key("health:canary", "published")  # queue -> epoch of the last publish
+CANARY_DONE = coord.key("health:canary", "done")  # queue -> epoch the last canary was consumed
 WORKER_COUNT = f"{KEY_PREFIX}workers"  # how many workers answered the last full probe
+WORKER_PROBE = f"{KEY_PREFIX}worker-probe"  # the last probe's answer, shared by every process
 
 
 @dataclass
@@ -90,6 +100,7 @@ class Snapshot:
     workers: dict[str, Any] = field(default_factory=dict)
     database_ok: bool = False
     broker_ok: bool = False
+    coordination_ok: bool = False
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     def add(self, check: Check) -> None:
@@ -312,23 +323,47 @@ def failure_rate(completed: int, dead: int) -> float | None:
 
 # --------------------------------------------------------------------------- probes
 
-_redis_lock = threading.Lock()
-_redis_clients: dict[str, Any] = {}
+def coordination():
+    """The coordination store (`REDIS_URL`, `models.coord`) with short timeouts: a health probe must not hang."""
+    from models import coord
+
+    return coord.quick_client()
 
 
-def broker_redis():
-    """A Redis client on the broker with short timeouts: a health probe must not hang."""
-    import redis
+broker_redis = coordination
+"""Former name, kept for callers: it was always the shared Redis, which is no longer the broker's."""
 
-    url = get_settings().broker_url
-    client = _redis_clients.get(url)
-    if client is None:
-        with _redis_lock:
-            client = _redis_clients.get(url)
-            if client is None:
-                client = _redis_clients[url] = redis.Redis.from_url(
-                    url, socket_connect_timeout=1, socket_timeout=2, retry_on_timeout=False)
-    return client
+
+def broker_connection(timeout: float = BROKER_TIMEOUT_SECONDS):
+    """A fresh kombu connection to the configured broker (Redis, RabbitMQ, …) with a short connect timeout."""
+    from tasks import app
+
+    return app.connection_for_write(url=get_settings().broker_url, connect_timeout=timeout)
+
+
+def queue_depths(queues: list[str] | tuple[str, ...], timeout: float = BROKER_TIMEOUT_SECONDS) -> dict[str, int | None]:
+    """Messages ready in each queue, through kombu's public passive `queue_declare` (any broker).
+
+    A queue the broker does not know is `None` (RabbitMQ answers 404 and closes the channel:
+    the next queue gets a new one). Raises the broker's error when it cannot be reached.
+    """
+    out: dict[str, int | None] = {}
+    with broker_connection(timeout) as conn:
+        conn.ensure_connection(max_retries=1, timeout=timeout)
+        channel = conn.channel()
+        try:
+            for queue in queues:
+                try:
+                    out[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
+                except conn.channel_errors:
+                    out[queue] = None
+                    with contextlib.suppress(Exception):  # the broker already closed it
+                        channel.close()
+                    channel = conn.channel()
+        finally:
+            with contextlib.suppress(Exception):
+                channel.close()
+    return out
 
 
 def check_database(snap: Snapshot) -> None:
@@ -343,19 +378,45 @@ def check_database(snap: Snapshot) -> None:
 
 
 def check_broker(snap: Snapshot) -> None:
-    import redis
-
-    url = get_settings().broker_url
-    if not url.startswith(("redis://", "rediss://", "unix://")):
-        snap.add(Check("broker", None, {"emergency": "unreachable"}, UNKNOWN, "broker is not Redis; not probed"))
-        return
+    """Connect to the broker through kombu (any transport): unreachable is an emergency."""
+    threshold = {"emergency": "unreachable"}
+    kind = broker_kind(get_settings().broker_url)
     try:
-        broker_redis().ping()
+        with broker_connection() as conn:
+            conn.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
         snap.broker_ok = True
-        snap.add(Check("broker", "reachable", {"emergency": "unreachable"}, "healthy", "Redis answers PING"))
-    except (redis.RedisError, OSError) as e:
-        snap.add(Check("broker", "unreachable", {"emergency": "unreachable"}, "emergency",
-                       f"Redis does not answer ({type(e).__name__}): no event can be delivered to a worker"))
+        snap.add(Check("broker", "reachable", threshold, "healthy", f"the {kind} broker accepts connections"))
+    except Exception as e:  # noqa: BLE001 - kombu raises the transport's own errors; any is "unreachable"
+        snap.add(Check("broker", "unreachable", threshold, "emergency",
+                       f"the {kind} broker does not answer ({type(e).__name__}): no event can be delivered to a worker"))
+
+
+def broker_kind(url: str | None) -> str:
+    """`Redis`, `RabbitMQ` or the URL's scheme: for messages only (never the URL, which may hold a password)."""
+    scheme = (url or "").split("://", 1)[0].lower()
+    if scheme.startswith(("redis", "rediss", "sentinel", "unix")):
+        return "Redis"
+    if scheme.startswith(("amqp", "pyamqp", "amqps", "librabbitmq")):
+        return "RabbitMQ"
+    return scheme or "unknown"
+
+
+def check_coordination(snap: Snapshot) -> None:
+    """The coordination store answers PING: without it no Zoho call (rate limiter, token) can be made."""
+    from models.coord import CoordinationNotConfigured
+
+    threshold = {"critical": "unreachable or not configured"}
+    try:
+        coordination().ping()
+    except CoordinationNotConfigured as e:
+        snap.add(Check("coordination", "not configured", threshold, "critical", str(e)))
+        return
+    except Exception as e:  # noqa: BLE001 - redis-py's and the socket's errors alike
+        snap.add(Check("coordination", "unreachable", threshold, "critical",
+                       f"the coordination Redis does not answer ({type(e).__name__}): no Zoho call can be made"))
+        return
+    snap.coordination_ok = True
+    snap.add(Check("coordination", "reachable", threshold, "healthy", "the coordination Redis answers PING"))
 
 
 def _unavailable(snap: Snapshot, names: list[str], why: str) -> None:
@@ -412,44 +473,88 @@ def check_queue(snap: Snapshot) -> None:
 def probe_workers(timeout: float | None = None, full: bool = False) -> dict[str, list[str]]:
     """Worker name -> the queues it consumes (`inspect().active_queues()`, a ping that also names queues).
 
+    Celery's public inspect API over the broker's broadcast: the same on Redis and RabbitMQ.
     A broadcast waits its whole timeout unless told how many answers to expect, so the
-    quick probe stops at the number of workers the last full probe found; the full probe
+    quick probe stops at the number of workers the last full probe found (kept in the
+    coordination store; without it every probe waits its timeout); the full probe
     (`monitor.snapshot`) waits the timeout and records that number.
     """
     from tasks import app
 
     timeout = WORKER_TIMEOUT_SECONDS if timeout is None else timeout
-    r = broker_redis()
     expected = None
     if not full:
-        raw = r.get(WORKER_COUNT)
-        expected = int(raw) if raw and int(raw) > 0 else None
+        try:
+            raw = coordination().get(WORKER_COUNT)
+            expected = int(raw) if raw and int(raw) > 0 else None
+        except coord.ERRORS:
+            expected = None
     replies = app.control.inspect(timeout=timeout, limit=expected).active_queues() or {}
     workers = {name: sorted(q["name"] for q in queues or []) for name, queues in replies.items()}
     if full or (expected is None and workers):
-        r.set(WORKER_COUNT, len(workers), ex=3600)
+        try:
+            coordination().set(WORKER_COUNT, len(workers), ex=3600)
+        except coord.ERRORS:
+            pass
     return workers
 
 
 _probe_lock = threading.Lock()
-_probe_cache: dict[str, tuple[float, dict[str, list[str]]]] = {}  # broker url -> (monotonic time, workers)
+_probe_cache: dict[str, tuple[float, dict[str, list[str]]]] = {}  # broker url -> (epoch, workers): the fallback
 _probe_refreshing: set[str] = set()
 PROBE_STALE_LIMIT_SECONDS = 60.0
 """An older remembered probe is never shown; the dashboard probes again while the viewer waits."""
 
 
 def forget_probes() -> None:
-    """Drop this process's remembered worker probes (tests; a broker switched under a live process)."""
+    """Drop the remembered worker probes, this process's and the shared one (tests; a broker switched)."""
     with _probe_lock:
         _probe_cache.clear()
+    try:
+        coordination().delete(WORKER_PROBE, WORKER_COUNT)
+    except coord.ERRORS:
+        pass
+
+
+def _remember_probe(url: str, workers: dict[str, list[str]]) -> None:
+    """Keep the answer for every process (coordination store) and, as a fallback, for this one."""
+    now = time.time()
+    with _probe_lock:
+        _probe_cache[url] = (now, workers)
+    try:
+        coordination().set(WORKER_PROBE, json.dumps({"broker": _url_id(url), "at": now, "workers": workers}),
+                           ex=int(PROBE_STALE_LIMIT_SECONDS) + 5)
+    except coord.ERRORS:
+        pass
+
+
+def _remembered_probe(url: str) -> tuple[float, dict[str, list[str]]] | None:
+    """The freshest remembered answer for this broker: the fleet's (shared) or this process's own."""
+    with _probe_lock:
+        local = _probe_cache.get(url)
+    shared = None
+    try:
+        raw = coordination().get(WORKER_PROBE)
+        if raw:
+            data = json.loads(raw)
+            if data.get("broker") == _url_id(url):
+                shared = (float(data["at"]), {k: list(v) for k, v in data["workers"].items()})
+    except (coord.ERRORS + (ValueError, KeyError, TypeError)):
+        shared = None
+    found = [hit for hit in (local, shared) if hit is not None]
+    return max(found, key=lambda hit: hit[0]) if found else None
+
+
+def _url_id(url: str) -> str:
+    """A digest naming the broker in the shared probe (the URL may carry a password)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
 
 
 def _probe_with_fallback(timeout: float | None, full: bool) -> dict[str, list[str]]:
     workers = probe_workers(timeout, full=full)
     if not full and workers and set(canary_queues()) - {q for queues in workers.values() for q in queues}:
         workers = probe_workers(timeout, full=True)  # the quick probe may have stopped before a newcomer
-    with _probe_lock:
-        _probe_cache[get_settings().broker_url] = (time.monotonic(), workers)
+    _remember_probe(get_settings().broker_url, workers)
     return workers
 
 
@@ -472,20 +577,19 @@ def _refresh_in_background(url: str, timeout: float | None) -> None:
 
 
 def workers_answering(timeout: float | None = None, full: bool = False, max_age: float = 0.0) -> dict[str, list[str]]:
-    """The worker probe, or — with `max_age` — this process's own recent answer.
+    """The worker probe, or — with `max_age` — a recent answer of any process (shared in the coordination store).
 
     A probe costs ~12 ms with workers answering and its whole timeout (1 s) with none, on
     every dashboard view. With `max_age`, an answer at most that old is reused; an older one
     (up to `PROBE_STALE_LIMIT_SECONDS`) is shown while a background probe replaces it, so a
-    page never waits on the broadcast unless it has no recent answer at all.
+    page never waits on the broadcast unless no process has a recent answer at all.
     """
     if max_age > 0 and not full:
         url = get_settings().broker_url
-        with _probe_lock:
-            hit = _probe_cache.get(url)
+        hit = _remembered_probe(url)
         if hit is not None:
-            age = time.monotonic() - hit[0]
-            if age <= PROBE_STALE_LIMIT_SECONDS:
+            age = time.time() - hit[0]
+            if 0 <= age <= PROBE_STALE_LIMIT_SECONDS:
                 if age > max_age:
                     _refresh_in_background(url, timeout)
                 return hit[1]
@@ -513,10 +617,14 @@ def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = Fal
         return
     try:
         workers = workers_answering(timeout, full=full, max_age=max_age)
-        sent = {k.decode(): float(v) for k, v in broker_redis().hgetall(CANARY_SENT).items()}
     except Exception as e:  # noqa: BLE001 - any broker trouble makes this check unknown, never a crash
         snap.add(Check("workers", None, threshold, UNKNOWN, f"workers could not be asked ({type(e).__name__})"))
         return
+    try:  # canaries live in the coordination store; without it only the answers are judged
+        sent = {(k.decode() if isinstance(k, bytes) else k): float(v)
+                for k, v in coordination().hgetall(CANARY_SENT).items()}
+    except coord.ERRORS:
+        sent = {}
     consumed = {q for queues in workers.values() for q in queues}
     snap.workers = {"answering": sorted(workers), "queues": workers}
     if not workers:
@@ -548,10 +656,10 @@ def check_workers(snap: Snapshot, timeout: float | None = None, full: bool = Fal
 def check_zoho(snap: Snapshot) -> None:
     """Token expiry and API budget left; informational at most `warning` (the contract sets no threshold)."""
     token_threshold = {"warning": "Zoho refused the OAuth credentials"}
-    if not snap.broker_ok:  # both live in the broker's Redis; asking would only wait on its timeouts
-        snap.add(Check("zoho_token", None, token_threshold, UNKNOWN, "broker unreachable: token state unknown"))
+    if not snap.coordination_ok:  # both live in the coordination Redis; asking would only wait on its timeouts
+        snap.add(Check("zoho_token", None, token_threshold, UNKNOWN, "coordination Redis unreachable: token unknown"))
         snap.add(Check("zoho_budget", None, {"warning": "daily budget exhausted"}, UNKNOWN,
-                       "broker unreachable: API budget unknown"))
+                       "coordination Redis unreachable: API budget unknown"))
         return
     try:
         from zoho.oauth import TokenManager
@@ -623,6 +731,7 @@ def evaluate(*, workers: bool = True, full_probe: bool = False,
     snap = Snapshot()
     check_database(snap)
     check_broker(snap)
+    check_coordination(snap)
     check_queue(snap)
     if workers:
         check_workers(snap, worker_timeout, full=full_probe, max_age=worker_max_age)

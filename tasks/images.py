@@ -11,9 +11,11 @@ Contract:
 - Downloads (`GET /inventory/v1/items/{id}/image`) run on a small thread pool; every
   call takes its slot from the shared Redis limiter at `bulk` priority, so images never
   starve webhook-driven work and the fleet stays within Zoho's per-minute budget.
-- Files are content-addressed: `<ZOHOSYNC_IMAGE_DIR>/<sha256[:2]>/<sha256>.<ext>`,
-  written to a temporary file and renamed into place; identical bytes are one file,
-  never rewritten. Products that share a Zoho image document reuse it without a download.
+- Pictures are content-addressed in PostgreSQL (`product_images`, keyed by sha256), the
+  store every host shares; `products.image_url` is the stable URL path the receiver serves
+  them at, `/api/zoho/images/<sha256>.<ext>` (never a host's local path). Identical bytes
+  are one row, never rewritten. Products that share a Zoho image document reuse it
+  without a download.
 - One product's failure never stops the others. A failed product keeps its old
   marker, so the next run fetches it again (after three failures in a row, with a
   back-off of up to a day). An expired credential or a spent daily budget stops the
@@ -27,21 +29,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 import threading
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import redis
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
+from models import coord
 from models.db import get_engine
-from models.settings import get_settings
 from tasks import app
 from zoho.errors import AuthError, RateLimited, SyncError
 
@@ -56,6 +56,7 @@ DEFAULT_MAX_SECONDS = 20 * 60
 RETRY_FREELY = 3
 """Consecutive failures retried on every run; later ones back off 1, 2, 4 … 24 hours."""
 LOCK_TTL_SECONDS = 3600
+STORE_NAME = "postgresql:product_images"
 NO_IMAGE = ""
 UNKNOWN = "?"
 
@@ -135,35 +136,43 @@ def extension_for(data: bytes, content_type: str, image_type: str = "") -> str:
     return {"jpeg": "jpg"}.get(cleaned, cleaned) or "bin"
 
 
-def store_image(root: Path, data: bytes, ext: str) -> tuple[str, Path, bool]:
-    """`(sha256, path, written)`: the file for these bytes, created atomically unless it already exists.
+URL_PREFIX = "/api/zoho/images/"
+"""Where the receiver serves stored pictures (`webhook_app`); `products.image_url` starts with it."""
+CONTENT_TYPE_OF = {ext: ctype for ctype, ext in reversed(list(_CONTENT_TYPES.items()))}
 
-    A file of the right size at the content address is trusted (its name is its hash);
-    one of another size is a torn write from elsewhere and is replaced.
+
+def image_url(sha: str, ext: str) -> str:
+    return f"{URL_PREFIX}{sha}.{ext}"
+
+
+def store_image(conn, data: bytes, ext: str) -> tuple[str, str, bool]:
+    """`(sha256, url, written)`: the stored picture for these bytes, inserted unless it already exists.
+
+    The key is the hash of the bytes, so concurrent runs on several hosts storing the same
+    picture agree on one row (`ON CONFLICT DO NOTHING`); `written` says whether this call added it.
     """
     digest = hashlib.sha256(data).hexdigest()
-    path = root / digest[:2] / f"{digest}.{ext}"
-    try:
-        if path.stat().st_size == len(data):
-            return digest, path, False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{digest}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # atomic: readers see no file or the whole file
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return digest, path, True
+    written = conn.execute(text(
+        "INSERT INTO product_images (sha256, ext, content_type, size, data) VALUES (:s, :e, :c, :n, :d) "
+        "ON CONFLICT (sha256) DO NOTHING RETURNING sha256"),
+        {"s": digest, "e": ext, "c": CONTENT_TYPE_OF.get(ext, "application/octet-stream"), "n": len(data),
+         "d": data}).first() is not None
+    return digest, image_url(digest, ext), written
+
+
+def load_image(sha: str) -> tuple[bytes, str, str] | None:
+    """`(bytes, content type, ext)` of a stored picture, or None."""
+    with get_engine().connect() as c:
+        row = c.execute(text("SELECT data, content_type, ext FROM product_images WHERE sha256 = :s"),
+                        {"s": sha}).first()
+    return None if row is None else (bytes(row.data), row.content_type, row.ext)
+
+
+def product_image_hash(zoho_item_id: str) -> str | None:
+    """The sha256 of a product's current picture (None: no product, or no picture)."""
+    with get_engine().connect() as c:
+        return c.execute(text("SELECT image_hash FROM products WHERE zoho_item_id = :z AND image_url IS NOT NULL"),
+                         {"z": zoho_item_id}).scalar()
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -171,7 +180,7 @@ def store_image(root: Path, data: bytes, ext: str) -> tuple[str, Path, bool]:
 class ImageSync:
     """One run over the products whose picture is new or changed; plain code so the CLI can drive it."""
 
-    def __init__(self, *, client=None, image_dir: str | os.PathLike | None = None, workers: int = DEFAULT_WORKERS,
+    def __init__(self, *, client=None, workers: int = DEFAULT_WORKERS,
                  limit: int = DEFAULT_LIMIT, max_seconds: float = DEFAULT_MAX_SECONDS, batch_size: int = BATCH_SIZE):
         self.engine = get_engine()
         if client is None:
@@ -179,7 +188,6 @@ class ImageSync:
 
             client = ZohoClient(pool_maxsize=max(2, workers))
         self.client = client
-        self.root = Path(image_dir or get_settings().image_dir).resolve()
         self.workers = max(1, workers)
         self.limit = max(0, limit)
         self.max_seconds = max_seconds
@@ -212,7 +220,7 @@ class ImageSync:
                 {"checked": s.checked, "changed": s.downloaded + s.reused + s.without_image, "deferred": s.deferred,
                  "failed": s.failed, "calls": s.api_calls, "status": status, "error": error,
                  "ms": int((time.monotonic() - started) * 1000), "id": self.run_id,
-                 "details": json.dumps({**asdict(s), "image_dir": str(self.root), "errors": self.errors[:20]})})
+                 "details": json.dumps({**asdict(s), "store": STORE_NAME, "errors": self.errors[:20]})})
 
     def _flush(self, force: bool = False) -> None:
         """Write pending results once a batch is full (or now): bounded transactions, never one per product."""
@@ -252,12 +260,13 @@ class ImageSync:
             rows = c.execute(text(
                 "SELECT DISTINCT ON (image_synced_key) image_synced_key, image_url, image_hash FROM products "
                 "WHERE image_synced_key = ANY(:m) AND image_url IS NOT NULL AND image_hash IS NOT NULL "
+                "AND EXISTS (SELECT 1 FROM product_images i WHERE i.sha256 = products.image_hash) "
                 "ORDER BY image_synced_key, id"), {"m": markers}).all()
-        return {r.image_synced_key: (r.image_url, r.image_hash) for r in rows if os.path.isfile(r.image_url)}
+        return {r.image_synced_key: (r.image_url, r.image_hash) for r in rows}
 
     # -- one download ---------------------------------------------------------------------
     def _fetch(self, product: Candidate) -> tuple[str, str, bool] | None:
-        """`(sha, path, written)` of the item's picture, or None when Zoho has none. Runs on a pool thread."""
+        """`(sha, url, written)` of the item's picture, or None when Zoho has none. Runs on a pool thread."""
         if self._stop.is_set():
             raise _Deferred()
         try:
@@ -271,8 +280,8 @@ class ImageSync:
         if found is None:
             return None
         data, content_type = found
-        sha, path, written = store_image(self.root, data, extension_for(data, content_type, product.image_type))
-        return sha, str(path), written
+        with self.engine.begin() as c:
+            return store_image(c, data, extension_for(data, content_type, product.image_type))
 
     # -- the run --------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
@@ -344,8 +353,8 @@ class ImageSync:
         except _Deferred:
             self.stats.deferred += len(members)
             return
-        except (SyncError, OSError) as e:
-            message = f"{type(e).__name__}: {e}"
+        except (SyncError, OSError, SQLAlchemyError) as e:
+            message = f"{type(e).__name__}: {e}"[:500]
             log.warning("product image not fetched: %s", message,
                         extra={"entity": "products", "entity_id": members[0].zoho_item_id})
             for p in members:
@@ -356,16 +365,16 @@ class ImageSync:
                 self.stats.without_image += 1
                 self._settle(p, None, None)
             return
-        sha, path, written = result
+        sha, url, written = result
         self.stats.downloaded += 1
         self.stats.files_written += int(written)
         for i, p in enumerate(members):
             if i or not written:
                 self.stats.reused += 1
-            self._settle(p, path, sha)
+            self._settle(p, url, sha)
 
     def summary(self, status: str, error: str | None = None) -> dict[str, Any]:
-        return {"run_id": self.run_id, "status": status, **asdict(self.stats), "image_dir": str(self.root),
+        return {"run_id": self.run_id, "status": status, **asdict(self.stats), "store": STORE_NAME,
                 **({"error": error} if error else {})}
 
 
@@ -374,7 +383,8 @@ class _Deferred(Exception):
 
 
 def _redis() -> redis.Redis:
-    return redis.Redis.from_url(get_settings().broker_url, socket_connect_timeout=3, socket_timeout=10)
+    """The coordination store (`REDIS_URL`), never the broker: locks work with any broker."""
+    return coord.client(socket_connect_timeout=3, socket_timeout=10)
 
 
 def sync_product_images(**options: Any) -> dict[str, Any]:
@@ -406,4 +416,5 @@ def sync_products(limit: int = DEFAULT_LIMIT) -> dict[str, Any]:
         return {"status": "skipped", "reason": "already running"}
 
 
-__all__ = ["ImageSync", "ImageSyncLocked", "extension_for", "store_image", "sync_product_images", "sync_products"]
+__all__ = ["URL_PREFIX", "ImageSync", "ImageSyncLocked", "extension_for", "image_url", "load_image",
+           "product_image_hash", "store_image", "sync_product_images", "sync_products"]

@@ -1,10 +1,12 @@
 """`monitor.snapshot` (every minute on beat): metrics into `tds_metrics`, alerts in `tds_alerts`, canaries through every queue.
 
-Alerts have hysteresis so they do not flap: an alert is raised only once its check has
-been non-healthy for `HYSTERESIS` consecutive snapshots (at the severity it held through
-all of them) and cleared only once the check has been healthy for as many. An `unknown`
-verdict neither raises nor clears. Each check's level is itself stored as a metric
-(`check:<name>`), so the streaks survive restarts and need no other state. The monitor
+Alerts have hysteresis so they do not flap, and it counts time, not runs: an alert is
+raised only once its check has been non-healthy for at least `HOLD_SECONDS` (at the
+severity it held through all of that time) and cleared only once the check has been
+healthy for as long. Two snapshots a few seconds apart (a second beat, a manual run) are
+one moment, not a condition that held. An `unknown` verdict neither raises nor clears.
+Each check's level is itself stored as a metric (`check:<name>`, with its time), so the
+streaks survive restarts and need no other state. The monitor
 owns the alerts named `health.<check>`; `heal.check_workers` keeps its own `workers` alert.
 
 When `ALERT_WEBHOOK_URL` is set, every raise, change of severity and clear is POSTed as a
@@ -24,6 +26,7 @@ from typing import Any
 import requests
 from sqlalchemy import text
 
+from models import coord
 from models.db import session_scope
 from models.settings import get_settings
 from tasks import app
@@ -36,9 +39,9 @@ from tasks.health import (
     LEVELS,
     RANK,
     Snapshot,
-    broker_redis,
     canary_queues,
     completed_per_entity,
+    coordination,
     dead_lettered_since,
     entity_list,
     evaluate,
@@ -50,8 +53,13 @@ from tasks.publish import BROKER_ERRORS
 
 log = logging.getLogger(__name__)
 
-HYSTERESIS = 2
-"""Consecutive snapshots a condition must hold before its alert is raised, or be gone before it is cleared."""
+HOLD_SECONDS = 50
+"""How long a condition must hold before its alert is raised, or be gone before it is cleared.
+
+Snapshots run every minute, so a condition seen by two consecutive snapshots is raised —
+but never by two snapshots taken within the same minute."""
+LOOKBACK_MINUTES = 60
+"""How far back a streak is read; a streak longer than this is simply "long enough"."""
 
 ALERT_PREFIX = "health."
 RATE_WINDOW_MINUTES = 5
@@ -88,7 +96,7 @@ class Transition:
 @app.task(name="monitor.canary", ignore_result=True, acks_late=False, soft_time_limit=10, time_limit=20)
 def canary(queue: str, sent_at: float) -> None:
     """Prove that a worker consumes `queue`: mark the canary sent at `sent_at` as come back."""
-    r = broker_redis()
+    r = coordination()
     r.eval(_CANARY_DONE_LUA, 2, CANARY_SENT, CANARY_DONE, queue, repr(float(sent_at)), repr(time.time()))
 
 
@@ -99,7 +107,7 @@ def send_canaries(queues: Iterable[str]) -> list[str]:
     consumer is gone does not fill up with them; a lost one is re-sent after the timeout
     while the oldest unconsumed send time is kept (that age is what `tasks.health` judges).
     """
-    r = broker_redis()
+    r = coordination()
     sent = []
     for queue in queues:
         now = time.time()
@@ -168,28 +176,46 @@ def prune_metrics(conn, days: int = METRICS_RETENTION_DAYS) -> int:
 
 # --------------------------------------------------------------------------- alerts
 
-def recent_levels(conn, names: list[str], n: int = HYSTERESIS) -> dict[str, list[float]]:
-    """The last `n` recorded levels of each check, newest first (one index probe per check)."""
+def streaks(conn, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Per check, from its recorded levels (`check:<name>`, unknown ignored) over the last hour.
+
+    `bad_since` / `good_since`: when the current non-healthy / healthy streak began (the
+    first such level after the last opposite one), `worst_floor`: the lowest non-healthy
+    level within the current bad streak, `now`: the database's clock. Each sub-query is one
+    range scan of `ix_tds_metrics_name_time`.
+    """
     rows = conn.execute(text(
         """
-        SELECT c.name, l.value
-          FROM unnest(CAST(:names AS text[])) WITH ORDINALITY AS c(name, ord)
-          CROSS JOIN LATERAL (SELECT value, recorded_at, id FROM tds_metrics
-                               WHERE name = 'check:' || c.name AND entity_type IS NULL
-                               ORDER BY recorded_at DESC, id DESC LIMIT :n) l
-         ORDER BY c.ord, l.recorded_at DESC, l.id DESC
+        WITH c AS (SELECT name, 'check:' || name AS metric FROM unnest(CAST(:names AS text[])) AS c(name)),
+        edges AS (
+            SELECT c.name, c.metric,
+                   (SELECT max(recorded_at) FROM tds_metrics m WHERE m.name = c.metric AND m.entity_type IS NULL
+                       AND m.recorded_at >= now() - make_interval(mins => :lookback)
+                       AND m.value >= 0 AND m.value < 1) AS last_good,
+                   (SELECT max(recorded_at) FROM tds_metrics m WHERE m.name = c.metric AND m.entity_type IS NULL
+                       AND m.recorded_at >= now() - make_interval(mins => :lookback) AND m.value >= 1) AS last_bad
+              FROM c)
+        SELECT e.name, now() AS now, e.last_good, e.last_bad,
+               (SELECT min(recorded_at) FROM tds_metrics m WHERE m.name = e.metric AND m.entity_type IS NULL
+                   AND m.recorded_at >= now() - make_interval(mins => :lookback) AND m.value >= 1
+                   AND m.recorded_at > coalesce(e.last_good, '-infinity')) AS bad_since,
+               (SELECT min(value) FROM tds_metrics m WHERE m.name = e.metric AND m.entity_type IS NULL
+                   AND m.recorded_at >= now() - make_interval(mins => :lookback) AND m.value >= 1
+                   AND m.recorded_at > coalesce(e.last_good, '-infinity')) AS worst_floor,
+               (SELECT min(recorded_at) FROM tds_metrics m WHERE m.name = e.metric AND m.entity_type IS NULL
+                   AND m.recorded_at >= now() - make_interval(mins => :lookback) AND m.value >= 0 AND m.value < 1
+                   AND m.recorded_at > coalesce(e.last_bad, '-infinity')) AS good_since
+          FROM edges e
         """
-    ), {"names": names, "n": n})
-    out: dict[str, list[float]] = {name: [] for name in names}
-    for r in rows:
-        out[r.name].append(r.value)
-    return out
+    ), {"names": names, "lookback": LOOKBACK_MINUTES})
+    return {r.name: {"now": r.now, "bad_since": r.bad_since, "good_since": r.good_since,
+                     "worst_floor": r.worst_floor, "last_good": r.last_good, "last_bad": r.last_bad} for r in rows}
 
 
-def apply_hysteresis(conn, snap: Snapshot, n: int = HYSTERESIS) -> list[Transition]:
-    """Raise, re-grade or clear `health.<check>` alerts from the last `n` levels of each check."""
+def apply_hysteresis(conn, snap: Snapshot, hold_seconds: float = HOLD_SECONDS) -> list[Transition]:
+    """Raise, re-grade or clear `health.<check>` alerts once a level has held for `hold_seconds`."""
     names = list(snap.checks)
-    levels = recent_levels(conn, names, n)
+    found = streaks(conn, names)
     open_alerts = {
         r.check_name: r for r in conn.execute(text(
             "SELECT id, check_name, severity FROM tds_alerts WHERE cleared_at IS NULL AND check_name LIKE :p"),
@@ -198,14 +224,19 @@ def apply_hysteresis(conn, snap: Snapshot, n: int = HYSTERESIS) -> list[Transiti
     transitions: list[Transition] = []
     for name in names:
         check = snap.checks[name]
+        if check.verdict not in RANK:
+            continue  # unknown: neither raises nor clears
         alert_name = ALERT_PREFIX + name
-        streak = levels.get(name, [])
-        if len(streak) < n:
-            continue
+        info = found.get(name) or {}
         current = open_alerts.get(alert_name)
         message = f"{name}: {check.message}"
-        if all(v >= 1 for v in streak):
-            severity = LEVELS[int(min(streak))]
+        now = info.get("now")
+        if RANK[check.verdict] >= 1:
+            since = info.get("bad_since")
+            if since is None or (now - since).total_seconds() < hold_seconds:
+                continue
+            # The severity is the level held through the whole hold time, not a moment's peak.
+            severity = LEVELS[int(_held_floor(conn, name, now, hold_seconds) or info["worst_floor"])]
             if current is None:
                 row = conn.execute(text(
                     "INSERT INTO tds_alerts (check_name, severity, message, value) VALUES (:c, :s, :m, :v) "
@@ -218,11 +249,37 @@ def apply_hysteresis(conn, snap: Snapshot, n: int = HYSTERESIS) -> list[Transiti
                              {"s": severity, "m": message, "v": _value(check.value), "i": current.id})
                 if severity != current.severity:
                     transitions.append(Transition("changed", name, severity, message, current.id))
-        elif current is not None and all(v == 0 for v in streak):
+        elif current is not None:
+            since = info.get("good_since")
+            if since is None or (now - since).total_seconds() < hold_seconds:
+                continue
             conn.execute(text("UPDATE tds_alerts SET cleared_at = now() WHERE id = :i AND cleared_at IS NULL"),
                          {"i": current.id})
             transitions.append(Transition("cleared", name, current.severity, message, current.id))
     return transitions
+
+
+def _held_floor(conn, name: str, now, hold_seconds: float) -> int | None:
+    """The highest level L such that the check has been at L or worse for at least `hold_seconds`.
+
+    A check warning for ten minutes and critical for the last few seconds is a warning until
+    the critical level itself has held. Levels are few (1–3): one small query per level.
+    """
+    best = None
+    for level in (1, 2, 3):
+        r = conn.execute(text(
+            """
+            SELECT min(recorded_at) AS since FROM tds_metrics m
+             WHERE m.name = :metric AND m.entity_type IS NULL
+               AND m.recorded_at >= now() - make_interval(mins => :lookback) AND m.value >= :level
+               AND m.recorded_at > coalesce((SELECT max(recorded_at) FROM tds_metrics x
+                                              WHERE x.name = :metric AND x.entity_type IS NULL
+                                                AND x.recorded_at >= now() - make_interval(mins => :lookback)
+                                                AND x.value >= 0 AND x.value < :level), '-infinity')
+            """), {"metric": f"check:{name}", "lookback": LOOKBACK_MINUTES, "level": level}).one()
+        if r.since is not None and (now - r.since).total_seconds() >= hold_seconds:
+            best = level
+    return best
 
 
 def _value(value: Any) -> str | None:
@@ -272,11 +329,11 @@ def _notify_transitions(transitions: list[Transition], status: str) -> None:
 def _database_down(snap: Snapshot) -> None:
     """No state can be kept while PostgreSQL is down: notify at most once an hour (via Redis)."""
     log.error("monitor snapshot: database unreachable", extra={"status": snap.status})
-    if not get_settings().alert_webhook_url or not snap.broker_ok:
+    if not get_settings().alert_webhook_url or not snap.coordination_ok:
         return
     try:
-        first = broker_redis().set(DATABASE_DOWN_NOTICE, "1", nx=True, ex=3600)
-    except BROKER_ERRORS:
+        first = coordination().set(DATABASE_DOWN_NOTICE, "1", nx=True, ex=3600)
+    except coord.ERRORS:
         return
     if first:
         check = snap.checks.get("database")
@@ -305,11 +362,11 @@ def take_snapshot(*, probe_workers: bool = True, canaries: bool = True, zoho: bo
             log.warning("alert %s: %s", t.kind, t.message, extra={"status": t.severity})
         _notify_transitions(transitions, snap.status)
     sent: list[str] = []
-    if canaries and probe_workers and snap.broker_ok and snap.workers:
+    if canaries and probe_workers and snap.broker_ok and snap.coordination_ok and snap.workers:
         consumed = {q for queues in snap.workers.get("queues", {}).values() for q in queues}
         try:
             sent = send_canaries(q for q in canary_queues() if q in consumed)
-        except BROKER_ERRORS as e:
+        except BROKER_ERRORS + coord.ERRORS as e:
             log.warning("canaries not sent: %s", type(e).__name__)
     report = snap.report()
     report["alerts"] = [{"kind": t.kind, "check": t.check, "severity": t.severity} for t in transitions]

@@ -234,7 +234,7 @@ def zoho_data() -> dict[str, Any]:
 def refusal_counts() -> dict[str, Any]:
     from webhook_app.webhooks import refusals
 
-    return {"scope": "this receiver process since it started", "counts": dict(refusals)}
+    return {"scope": "every receiver process (shared through the coordination store)", "counts": refusals.counts()}
 
 
 def _parse_time(name: str) -> dt.datetime | None:
@@ -472,7 +472,7 @@ def flower_url() -> str:
 
 def page_context() -> dict[str, Any]:
     snap = evaluate(worker_max_age=WORKER_PROBE_MAX_AGE)
-    zoho = zoho_data() if snap.broker_ok else {"rate_limit": {"available": False}, "token": {"available": False}}
+    zoho = zoho_data() if snap.coordination_ok else {"rate_limit": {"available": False}, "token": {"available": False}}
     ctx: dict[str, Any] = {"health": snap.report(), "db_error": None, "flower_url": flower_url(),
                            "zoho": zoho, "refusals": refusal_counts()}
     try:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
 
 from flask import Blueprint, current_app, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from models.coord import SharedCounter
 from models.db import get_autocommit_engine
 from models.events import make_event, record_event
 from models.settings import get_settings
@@ -28,12 +28,12 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 
 DELETE_EVENTS = {"deleted", "delete", "removed"}
-refusals: Counter[str] = Counter()
-"""Refusals per reason in this process (exposed on the dashboard's metrics)."""
+refusals = SharedCounter("webhook_refusals")
+"""Refusals per reason, added up over every receiver process and host (the dashboard's metrics)."""
 
 
 def refuse(status: int, reason: str, message: str, **extra):
-    refusals[reason] += 1
+    refusals.incr(reason)
     log.info("webhook refused: %s", reason, extra={"entity": request.view_args.get("entity"), "status": status})
     return jsonify({"status": "error", "error": reason, "message": message, **extra}), status
 
@@ -132,7 +132,7 @@ def receive(entity: str):
         event_id, created = _record(event)
     except (OperationalError, DBAPIError, PoolTimeout) as e:
         log.error("database unreachable; nothing recorded: %s", type(e).__name__, extra={"entity": ent.name})
-        refusals["database_unavailable"] += 1
+        refusals.incr("database_unavailable")
         return jsonify({"status": "error", "error": "database_unavailable",
                         "message": "event not recorded; retry later"}), 503
     if not created:

@@ -26,9 +26,10 @@ from typing import Any
 import redis
 import requests
 
+from models import coord
 from models.settings import get_settings
 from zoho.errors import AuthError, RateLimited, TransientError
-from zoho.ratelimit import KEY_PREFIX, shared_redis
+from zoho.ratelimit import shared_redis
 
 log = logging.getLogger(__name__)
 
@@ -154,9 +155,9 @@ class TokenManager:
         return hashlib.sha256(f"{client_id}\x00{refresh_token}".encode()).hexdigest()
 
     def _keys(self) -> dict[str, str]:
-        base = f"{KEY_PREFIX}oauth:{self.client_key()[:32]}"
-        return {"token": f"{base}:token", "lock": f"{base}:lock", "failure": f"{base}:failure",
-                "forced": f"{base}:forced"}
+        # One hash tag per credential: every script's keys share a Redis Cluster slot.
+        resource = f"oauth:{self.client_key()[:32]}"
+        return {name: coord.key(resource, name) for name in ("token", "lock", "failure", "forced")}
 
     def _read(self, keys: dict[str, str]) -> dict[str, Any] | None:
         raw = self.redis.hgetall(keys["token"])

@@ -23,13 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-import threading
 import time
 import uuid
 from typing import Any
 
 import redis
 
+from models import coord
 from models.settings import get_settings
 from zoho.errors import RateLimited, TransientError
 
@@ -40,26 +40,14 @@ PRIORITIES = ("realtime", "bulk")
 DEFAULT_BULK_SHARE = 0.95  # 95 of 100 calls/min for pulls, 5 kept for real-time calls
 DEFAULT_BULK_DAILY_SHARE = 0.85
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
 
 
 def shared_redis(url: str | None = None) -> redis.Redis:
-    """One Redis client per URL per process (the broker's Redis unless told otherwise).
+    """The coordination store's client (`REDIS_URL`, see `models.coord`), one per process.
 
-    redis-py's connection pool notices a fork and opens fresh connections in the
-    child, so Celery's prefork children can share this module-level cache safely.
+    Never the broker as such: with RabbitMQ as the broker the budget still lives in Redis.
     """
-    url = url or get_settings().broker_url
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(url)
-            if client is None:
-                client = _clients[url] = redis.Redis.from_url(
-                    url, socket_connect_timeout=3, socket_timeout=5, health_check_interval=30
-                )
-    return client
+    return coord.client(url)
 
 
 # KEYS[1] window log (zset), KEYS[2] day counters (hash), KEYS[3] pause marker
@@ -67,7 +55,7 @@ def shared_redis(url: str | None = None) -> redis.Redis:
 # ARGV[4] daily budget, ARGV[5] daily cap for this priority, ARGV[6] priority, ARGV[7] unique member
 # A limit <= 0 means "no limit". Returns {allowed, wait_µs, reason, now_µs, used_window, used_day}.
 _ACQUIRE = """
-redis.replicate_commands()
+if redis.replicate_commands then redis.replicate_commands() end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local day = math.floor(tonumber(t[1]) / 86400)
@@ -200,8 +188,9 @@ class RateLimiter:
         return self._namespace or (get_settings().zoho_organization_id or "default")
 
     def _keys(self) -> list[str]:
-        base = f"{KEY_PREFIX}ratelimit:{self.namespace}"
-        return [f"{base}:window", f"{base}:day", f"{base}:pause"]
+        # One hash tag per organisation: the script's three keys share a Redis Cluster slot.
+        resource = f"ratelimit:{self.namespace}"
+        return [coord.key(resource, "window"), coord.key(resource, "day"), coord.key(resource, "pause")]
 
     def caps(self, priority: str) -> tuple[int, int]:
         """(window cap, daily cap) for a priority: bulk gets a share, realtime everything."""
@@ -231,7 +220,7 @@ class RateLimiter:
         try:
             allowed, wait_us, reason, now_us, _, _ = self._script("_acquire_script", _ACQUIRE)(
                 keys=self._keys(), args=args)
-        except redis.RedisError as e:
+        except coord.ERRORS as e:
             raise TransientError(f"rate limiter unavailable: {type(e).__name__}") from e
         reason = reason.decode() if isinstance(reason, bytes) else str(reason)
         return bool(allowed), int(wait_us) / 1_000_000, reason, int(now_us) / 1_000_000

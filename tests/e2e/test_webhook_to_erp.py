@@ -1,4 +1,4 @@
-"""Signed webhooks over real HTTP become ERP rows through a real worker (docs/reference.md#endpoints, #tasks)."""
+"""Signed webhooks over real HTTP become ERP rows through a real worker (docs/reference.md#endpoints, #tasks), on Redis and RabbitMQ."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,12 @@ from tests.support.procs import wait_for
 from tests.support.webhooks import item, sign
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def live_stack(any_broker_stack):
+    """Every test here runs once per supported broker."""
+    return any_broker_stack
 
 
 def post(stack, entity, key, record, params=None, secret=None):

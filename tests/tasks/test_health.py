@@ -1,6 +1,7 @@
 """The health verdict against real PostgreSQL and Redis: the thresholds of docs/reference.md#health-thresholds exactly, and never a crash."""
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -179,3 +180,79 @@ def test_grading_and_exit_codes():
     assert graded(2, {"warning": 1, "critical": 2}) == "warning"
     assert graded(3, {"warning": 1, "critical": 2}) == "critical"
     assert [exit_code(s) for s in ("healthy", "warning", "critical", "emergency")] == [0, 1, 2, 3]
+
+
+def _cli_health(env: dict) -> tuple[int, dict]:
+    import json
+    import subprocess
+
+    from tests.support.procs import BIN, ROOT
+
+    done = subprocess.run([str(BIN / "zohosync"), "health", "--json"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+    return done.returncode, json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_on_rabbitmq_health_probes_broker_and_workers_and_is_never_healthy_with_no_worker(db, redis_client):
+    """The broker is probed through kombu and the workers through Celery's inspect API on RabbitMQ too."""
+    from tests.conftest import TEST_BROKER_URL
+    from tests.support.brokers import rabbit_vhost
+    from tests.support.procs import child_env, start_worker
+
+    with rabbit_vhost() as amqp:
+        env = child_env(CELERY_BROKER_URL=amqp, REDIS_URL=TEST_BROKER_URL)
+        code, report = _cli_health(env)
+        assert report["checks"]["broker"]["verdict"] == "healthy", report
+        assert report["checks"]["coordination"]["verdict"] == "healthy"
+        assert report["checks"]["workers"]["verdict"] == "critical" and report["checks"]["workers"]["value"] == 0
+        assert (code, report["status"]) == (2, "critical")
+        worker = start_worker(env, "rabbit-health", concurrency=1)
+        try:
+            code, report = _cli_health(env)
+        finally:
+            worker.stop()
+        assert report["checks"]["workers"]["verdict"] == "healthy", report["checks"]["workers"]
+        assert (code, report["status"]) == (0, "healthy")
+
+
+def test_an_amqp_broker_without_redis_url_is_not_healthy_and_says_what_to_set(db, monkeypatch):
+    monkeypatch.setenv("CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:1//")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    reset_settings()
+    from models import coord
+
+    coord.forget_clients()
+    try:
+        report = health_report(workers=False, zoho=False)
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert report["checks"]["broker"]["verdict"] == "emergency"
+    assert report["checks"]["coordination"]["verdict"] == "critical"
+    assert "REDIS_URL is required" in report["checks"]["coordination"]["message"]
+    assert "guest" not in json.dumps(report)
+
+
+@pytest.mark.parametrize("kind", ["redis", "rabbitmq"])
+def test_queue_depths_come_from_a_passive_declare_on_either_broker(kind, redis_client, monkeypatch):
+    from kombu import Connection, Exchange, Queue
+
+    from tasks.health import queue_depths
+    from tests.conftest import TEST_BROKER_URL
+    from tests.support.brokers import broker_url
+
+    with broker_url(kind, TEST_BROKER_URL) as url, Connection(url) as conn:
+        queue = Queue("sync.products", Exchange("zohosync", type="direct"), routing_key="sync.products")
+        producer = conn.Producer()
+        for n in range(3):
+            producer.publish({"n": n}, exchange=queue.exchange, routing_key="sync.products", declare=[queue])
+        monkeypatch.setenv("CELERY_BROKER_URL", url)
+        reset_settings()
+        try:
+            depths = queue_depths(["sync.products", "no.such.queue"])
+        finally:
+            monkeypatch.undo()
+            reset_settings()
+    assert depths["sync.products"] == 3
+    assert depths["no.such.queue"] in (None, 0)  # RabbitMQ: unknown (404); Redis: an empty list

@@ -29,6 +29,11 @@ def snapshot() -> dict:
     return take_snapshot(probe_workers=False, zoho=False)
 
 
+def a_minute_passes(db, seconds: int = 60) -> None:
+    """Move every recorded level back in time, as if the last snapshot were `seconds` old (frozen time)."""
+    q(db, "UPDATE tds_metrics SET recorded_at = recorded_at - make_interval(secs => :s) RETURNING id", s=seconds)
+
+
 @pytest.fixture
 def inbox(monkeypatch):
     """A local Slack-like receiver; ALERT_WEBHOOK_URL points at it."""
@@ -60,25 +65,31 @@ def alerts(db, name="health.pending"):
     return q(db, "SELECT severity, raised_at, cleared_at, notified_at FROM tds_alerts WHERE check_name = :n", n=name)
 
 
-def test_an_alert_is_raised_after_two_bad_snapshots_regraded_when_worse_and_cleared_after_two_good_ones(
+def test_an_alert_is_raised_once_a_condition_held_a_minute_regraded_when_worse_and_cleared_a_minute_later(
         db, redis_client, inbox):
     seed(db, 60, "pending")
     assert snapshot()["status"] == "warning"
     assert alerts(db) == []  # one bad snapshot is not a condition yet
+    a_minute_passes(db)
     report = snapshot()
     assert [a["kind"] for a in report["alerts"]] == ["raised"]
     assert [a.severity for a in alerts(db)] == ["warning"]
 
     seed(db, 150, "pending")  # 210 pending: critical
+    a_minute_passes(db)
     assert snapshot()["status"] == "critical"
-    assert [a.severity for a in alerts(db)] == ["warning"]  # critical once is not critical yet
+    assert [a.severity for a in alerts(db)] == ["warning"]  # critical for a moment is not critical yet
+    a_minute_passes(db)
     assert [a["kind"] for a in snapshot()["alerts"]] == ["changed"]
     assert [a.severity for a in alerts(db)] == ["critical"]
 
     q(db, "DELETE FROM tds_sync_queue RETURNING id")
+    a_minute_passes(db)
     assert snapshot()["status"] == "healthy"
-    assert alerts(db)[0].cleared_at is None  # one good snapshot does not clear
+    assert alerts(db)[0].cleared_at is None  # healthy for a moment does not clear
+    a_minute_passes(db)
     assert [a["kind"] for a in snapshot()["alerts"]] == ["cleared"]
+    a_minute_passes(db)
     assert snapshot()["alerts"] == []
 
     rows = alerts(db)
@@ -96,9 +107,25 @@ def test_an_alert_is_raised_after_two_bad_snapshots_regraded_when_worse_and_clea
 def test_a_single_bad_snapshot_between_good_ones_raises_nothing(db, redis_client):
     snapshot()
     ids = seed(db, 60, "pending")
+    a_minute_passes(db)
     snapshot()
     q(db, "DELETE FROM tds_sync_queue WHERE id = ANY(:ids) RETURNING id", ids=ids)
+    a_minute_passes(db)
     snapshot()
+    a_minute_passes(db)
+    snapshot()
+    assert q(db, "SELECT * FROM tds_alerts") == []
+
+
+def test_two_snapshots_in_the_same_minute_do_not_raise_an_alert_on_a_transient(db, redis_client):
+    """Two beats (or a manual run next to beat's) take two snapshots seconds apart: that is one moment."""
+    ids = seed(db, 210, "pending")  # critical
+    assert snapshot()["status"] == "critical"
+    assert snapshot()["alerts"] == [] and snapshot()["alerts"] == []
+    q(db, "DELETE FROM tds_sync_queue WHERE id = ANY(:ids) RETURNING id", ids=ids)
+    a_minute_passes(db, 30)
+    snapshot()
+    a_minute_passes(db, 30)
     snapshot()
     assert q(db, "SELECT * FROM tds_alerts") == []
 
@@ -106,6 +133,7 @@ def test_a_single_bad_snapshot_between_good_ones_raises_nothing(db, redis_client
 def test_an_unknown_verdict_neither_raises_nor_clears(db, redis_client, monkeypatch):
     seed(db, 60, "pending")
     snapshot()
+    a_minute_passes(db)
     snapshot()
     assert alerts(db)[0].cleared_at is None
     real = monitor.evaluate
@@ -117,11 +145,14 @@ def test_an_unknown_verdict_neither_raises_nor_clears(db, redis_client, monkeypa
 
     monkeypatch.setattr(monitor, "evaluate", pending_unknown)
     q(db, "DELETE FROM tds_sync_queue RETURNING id")
+    a_minute_passes(db)
     snapshot()
+    a_minute_passes(db)
     snapshot()
     assert alerts(db)[0].cleared_at is None, "unknown is not healthy"
     monkeypatch.undo()
     snapshot()
+    a_minute_passes(db)
     snapshot()
     assert alerts(db)[0].cleared_at is not None
 
@@ -132,6 +163,7 @@ def test_a_failing_notification_does_not_fail_the_snapshot(db, redis_client, mon
     try:
         seed(db, 25, "failed", error="HTTP 500")
         snapshot()
+        a_minute_passes(db)
         report = snapshot()
     finally:
         monkeypatch.undo()

@@ -32,7 +32,7 @@ def test_one_refresh_serves_every_manager_through_the_redis_cache(sandbox: Sandb
     assert TokenManager().get_token() == first
     assert sandbox.stats()["token_refreshes"] == 1
     keys = [k.decode() for k in redis_client.keys("zohosync:oauth:*")]
-    assert keys == [f"zohosync:oauth:{CLIENT_KEY[:32]}:token"]
+    assert keys == [f"zohosync:oauth:{{{CLIENT_KEY[:32]}}}:token"]
     dump = repr(keys) + repr(redis_client.hgetall(keys[0]))
     assert CLIENT_SECRET not in dump and REFRESH_TOKEN not in dump
 
@@ -40,7 +40,7 @@ def test_one_refresh_serves_every_manager_through_the_redis_cache(sandbox: Sandb
 def test_a_token_inside_the_five_minute_margin_is_refreshed_and_one_outside_is_kept(sandbox: Sandbox, redis_client) -> None:
     manager = TokenManager()
     token = manager.get_token()
-    key = f"zohosync:oauth:{CLIENT_KEY[:32]}:token"
+    key = f"zohosync:oauth:{{{CLIENT_KEY[:32]}}}:token"
     now = time.time()
     # an hour-long token 54 minutes old: 6 minutes left, outside the margin — kept
     redis_client.hset(key, mapping={"expires_at": repr(now + 360), "refreshed_at": repr(now - 3240)})
@@ -157,3 +157,31 @@ def test_unconfigured_credentials_are_an_auth_error(sandbox: Sandbox, monkeypatc
     with pytest.raises(AuthError):
         TokenManager().get_token()
     assert TokenManager().token_status()["configured"] is False
+
+
+# -- the token cache's logic on fakeredis (the tests above run it on real Redis) ----------------------
+
+def test_on_fakeredis_one_refresh_serves_every_manager_and_invalidate_drops_only_that_token(sandbox: Sandbox) -> None:
+    import fakeredis
+
+    store = fakeredis.FakeRedis()
+    first = TokenManager(redis_client=store).get_token()
+    assert TokenManager(redis_client=store).get_token() == first
+    assert sandbox.stats()["token_refreshes"] == 1
+    manager = TokenManager(redis_client=store, forced_refresh_interval=60)
+    assert manager.invalidate("not-the-current-token") is True  # replaced already: retry, touch nothing
+    assert TokenManager(redis_client=store).get_token() == first
+    assert manager.invalidate(first) is True
+    second = TokenManager(redis_client=store).get_token()
+    assert second != first and sandbox.stats()["token_refreshes"] == 2
+
+
+def test_on_fakeredis_the_refresh_lock_is_released_only_by_its_owner() -> None:
+    import fakeredis
+
+    from zoho.oauth import _RELEASE
+
+    store = fakeredis.FakeRedis()
+    store.set("lock", "owner-a")
+    assert store.eval(_RELEASE, 1, "lock", "owner-b") == 0 and store.get("lock") == b"owner-a"
+    assert store.eval(_RELEASE, 1, "lock", "owner-a") == 1 and store.get("lock") is None

@@ -150,3 +150,50 @@ def test_processes_hammering_the_limiter_never_exceed_the_window(redis_client) -
     assert len(times) >= 2 * limit
     status = RateLimiter(per_minute=limit, window_seconds=window, namespace="hammer").budget_status()
     assert status["used_today"] == len(times)
+
+
+# -- the same scripts on fakeredis: logic only, no server (the tests above prove it on real Redis) --------
+
+def fake_limiter(**kw) -> RateLimiter:
+    import fakeredis
+
+    return limiter(redis_client=fakeredis.FakeRedis(), **kw)
+
+
+def test_on_fakeredis_bulk_keeps_its_share_and_realtime_gets_the_rest() -> None:
+    lim = fake_limiter(per_minute=10)
+    take(lim, "bulk", 8)
+    with pytest.raises(RateLimited):
+        lim.acquire("bulk", timeout=0)
+    take(lim, "realtime", 2)
+    with pytest.raises(RateLimited) as e:
+        lim.acquire("realtime", timeout=0)
+    assert 0 < e.value.retry_after <= 60
+    assert lim.budget_status()["used_today"] == 10
+
+
+def test_on_fakeredis_a_pause_holds_every_priority_and_reset_forgets_it() -> None:
+    lim = fake_limiter()
+    lim.pause(30)
+    for priority in ("realtime", "bulk"):
+        allowed, wait, reason, _ = lim.try_acquire(priority)
+        assert (allowed, reason) == (False, "paused") and 25 < wait <= 30
+    lim.reset()
+    assert lim.try_acquire("realtime")[0] is True
+
+
+def test_on_fakeredis_the_daily_budget_is_a_hard_stop() -> None:
+    lim = fake_limiter(per_minute=0, daily_budget=3)
+    take(lim, "realtime", 3)
+    allowed, wait, reason, _ = lim.try_acquire("realtime")
+    assert (allowed, reason) == (False, "day") and 0 < wait <= 86400
+
+
+def test_an_unreachable_store_is_a_transient_error_not_a_crash() -> None:
+    import redis
+
+    from zoho.errors import TransientError
+
+    lim = limiter(redis_client=redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2))
+    with pytest.raises(TransientError, match="rate limiter unavailable"):
+        lim.try_acquire("realtime")

@@ -1,0 +1,66 @@
+"""Brokers for the tests that must hold on any of them: a Redis db, or a RabbitMQ vhost made for one run."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+RABBIT_HOST = os.environ.get("ZOHOSYNC_TEST_RABBIT_HOST", "127.0.0.1")
+RABBIT_PORT = int(os.environ.get("ZOHOSYNC_TEST_RABBIT_PORT", "5672"))
+RABBIT_USER = os.environ.get("ZOHOSYNC_TEST_RABBIT_USER", "guest")
+RABBIT_PASSWORD = os.environ.get("ZOHOSYNC_TEST_RABBIT_PASSWORD", "guest")
+BROKERS = ("redis", "rabbitmq")
+
+
+def rabbit_available() -> str | None:
+    """None when a local RabbitMQ answers and `rabbitmqctl` can make vhosts, else why not."""
+    if shutil.which("rabbitmqctl") is None:
+        return "rabbitmqctl not installed"
+    try:
+        socket.create_connection((RABBIT_HOST, RABBIT_PORT), timeout=1).close()
+    except OSError:
+        return f"no RabbitMQ at {RABBIT_HOST}:{RABBIT_PORT}"
+    return None
+
+
+def _ctl(*args: str) -> None:
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+
+
+@contextmanager
+def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
+    """A fresh vhost for one test run (so parallel runs never share a queue), deleted afterwards; yields its URL."""
+    why = rabbit_available()
+    if why:
+        pytest.skip(why)
+    vhost = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    _ctl("add_vhost", vhost)
+    try:
+        _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
+        yield f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+    finally:
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)
+
+
+def recreate_vhost(url: str) -> None:
+    """Delete and re-create the vhost of `url`: every connection to it drops and every message is gone."""
+    vhost = url.rsplit("/", 1)[1]
+    _ctl("delete_vhost", vhost)
+    _ctl("add_vhost", vhost)
+    _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
+
+
+@contextmanager
+def broker_url(kind: str, redis_url: str) -> Iterator[str]:
+    """The broker URL for `kind` (`redis`: the test Redis itself; `rabbitmq`: a fresh vhost)."""
+    if kind == "redis":
+        yield redis_url
+    else:
+        with rabbit_vhost() as url:
+            yield url
