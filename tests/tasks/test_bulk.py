@@ -23,6 +23,7 @@ from tests.tasks.bulk_support import (
     SANDBOX_ENV, Zoho, calls_delta, drain, invoice_rows, lmt, point_client_at, product_rows, q, sandbox_invoices,
     sandbox_products,
 )
+import zoho.client as zoho_client
 from zoho.client import ZohoClient
 from zoho.entities import get_entity
 from zoho.errors import PermanentError, TransientError
@@ -90,7 +91,7 @@ def test_first_pull_of_products_records_every_item_and_the_erp_then_equals_the_s
     spent = calls_delta(before, zoho.calls())
 
     assert out["status"] == "completed"
-    assert spent == {ITEMS: math.ceil(len(items) / bulk.PER_PAGE)}  # the minimum: one list page
+    assert spent == {ITEMS: math.ceil(len(items) / zoho_client.PER_PAGE)}  # the minimum: one list page
     assert out["api_calls"] == sum(spent.values())
     assert out["fetched"] == len(items)
     assert out["changed_by"] == {"products": len(items), "stock": len(items)}  # stock rides the same pages
@@ -173,7 +174,7 @@ def test_after_a_few_edits_only_those_records_are_recorded_and_only_their_detail
 # -- 3. interrupted pulls resume from the cursor: no loss, no double work ------------------
 
 def test_a_pull_interrupted_after_two_pages_resumes_from_the_cursor(zoho, db, monkeypatch):
-    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)  # the client's pager is the only one
     items = zoho.records("products")
     with pytest.raises(TransientError):
         pull_entity("products", client=FailingClient(fail_on=3))
@@ -198,7 +199,7 @@ def test_a_pull_interrupted_after_two_pages_resumes_from_the_cursor(zoho, db, mo
 
 
 def test_an_interrupted_document_pull_never_fetches_a_recorded_detail_twice(zoho, db, monkeypatch):
-    monkeypatch.setattr(bulk, "PER_PAGE", 5)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)  # the client's pager is the only one
     invoices = zoho.records("invoices")
     assert len(invoices) > 10
     with pytest.raises(TransientError):
@@ -500,7 +501,13 @@ def test_the_pull_all_task_enqueues_one_pull_per_list(zoho, redis_client):
     out = bulk.pull_all.run()
     assert "stock" not in out["enqueued"]  # products' pages carry stock
     assert {"products", "customers", "vendors", "invoices"} <= set(out["enqueued"])
-    assert redis_client.llen("bulk") == len(out["enqueued"])
+    # Kombu's Redis transport keeps one list per priority step ("bulk", "bulk\x06\x166", …): catalog and
+    # contact pulls wait in the first-served list, document pulls in a later one.
+    first = [json.loads(m)["headers"]["argsrepr"] for m in redis_client.lrange("bulk", 0, -1)]
+    later = [json.loads(m)["headers"]["argsrepr"] for m in redis_client.lrange("bulk\x06\x166", 0, -1)]
+    assert len(first) + len(later) == len(out["enqueued"])
+    assert "['products']" in first and "['customers']" in first
+    assert "['invoices']" in later and "['products']" not in later
 
 
 def test_an_older_cursor_overlap_never_records_twice(zoho, db):
@@ -519,7 +526,7 @@ def test_an_older_cursor_overlap_never_records_twice(zoho, db):
 def test_a_pull_waits_for_call_slots_when_the_window_is_full_instead_of_failing(zoho, db, monkeypatch):
     from zoho.ratelimit import RateLimiter
 
-    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)  # the client's pager is the only one
     items = zoho.records("products")
     pages = math.ceil(len(items) / 9)  # keyset pages overlap by one row
     # 2 bulk calls per 1-second window: the pull needs several windows, so it must wait in them
@@ -538,7 +545,7 @@ def test_a_pull_waits_for_call_slots_when_the_window_is_full_instead_of_failing(
 def test_a_pull_stopped_by_the_daily_budget_keeps_what_it_recorded_and_the_next_one_resumes(zoho, db, monkeypatch):
     from zoho.ratelimit import RateLimiter
 
-    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)  # the client's pager is the only one
     items = zoho.records("products")
     # a day's bulk budget of 2 calls: two pages, then the budget is spent until midnight
     limiter = RateLimiter(per_minute=1000, daily_budget=2, namespace="pull-day", bulk_daily_share=1.0)
