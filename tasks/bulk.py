@@ -507,11 +507,11 @@ class Puller:
     def step(self) -> bool:
         """Do one page (or one chunk of details, or one chunk of the sweep); True while work remains."""
         phase = self.state.get("phase")
+        self.state["step"] = self.state.get("step", 0) + 1  # saved with the step's work: a re-delivery is seen
         if phase == "pages":
             self._page_step()
         elif phase == "sweep":
             self._sweep_step()
-        self.state["step"] = self.state.get("step", 0) + 1
         return self.state.get("phase") != "done"
 
     def _page_step(self) -> None:

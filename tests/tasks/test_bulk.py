@@ -615,3 +615,94 @@ def test_a_pulled_record_with_a_nul_character_is_counted_failed_and_holds_the_cu
     zoho.touch("products", bad, name="fixed name")  # Zoho corrected: the next pull takes it
     again = pull_entity("products")
     assert again["failed"] == 0 and bad in {e[0] for e in events(db, "products")}
+
+
+# -- 7. fair pulls: a chain of page tasks -----------------------------------------------------------
+
+def _take_bulk_message(redis_client) -> tuple[str, list, dict] | None:
+    """The next message a bulk worker would take (first-served priority list first), decoded."""
+    import base64
+
+    for key in ("bulk", "bulk\x06\x163", "bulk\x06\x166", "bulk\x06\x169"):
+        raw = redis_client.rpop(key)
+        if raw is not None:
+            msg = json.loads(raw)
+            args, kwargs, _ = json.loads(base64.b64decode(msg["body"]))
+            return msg["headers"]["task"], args, kwargs
+    return None
+
+
+def _work_bulk_queue(redis_client, limit: int = 2000) -> list[str]:
+    """Run bulk messages one at a time, as a one-slot worker would; the entity of each step run."""
+    ran = []
+    for _ in range(limit):
+        taken = _take_bulk_message(redis_client)
+        if taken is None:
+            return ran
+        name, args, kwargs = taken
+        task = {"bulk.pull": bulk.pull, "bulk.pull_page": bulk.pull_page}[name]
+        out = task.run(*args, **kwargs)
+        ran.append(out.get("entity") or name)
+    raise AssertionError("the bulk queue never emptied")
+
+
+def test_a_pull_task_does_one_page_and_chains_the_next_so_another_entitys_pull_starts_at_once(zoho, db, redis_client,
+                                                                                            monkeypatch):
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)
+    first = bulk.pull.run("products")
+    assert first["status"] == "running"  # one page done, the rest chained
+    (run,) = q(db, "SELECT id, page_state FROM tds_sync_runs WHERE entity_type = 'products'")
+    assert run.page_state["step"] == 1 and run.page_state["key_cursor"] > bulk.KEYSET_FLOOR.isoformat()
+    assert redis_client.llen("bulk") == 1  # the next page, not the whole pull, waits in the queue
+
+    other = bulk.pull.run("customers")  # asked for while the products pull runs: it starts now
+    assert other["status"] == "running"
+    order = _work_bulk_queue(redis_client)
+    assert set(order) == {"products", "customers"}
+    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    assert switches >= 4  # the two chains took turns, page by page
+    runs = q(db, "SELECT entity_type, status, page_state FROM tds_sync_runs ORDER BY id")
+    assert [(r.entity_type, r.status, r.page_state) for r in runs] == [("products", "completed", None),
+                                                                       ("customers", "completed", None)]
+    drain(db)
+    assert product_rows(db) == sandbox_products(zoho)
+
+
+def test_a_full_pull_chained_page_by_page_still_sweeps_deleted_records(zoho, db, redis_client, monkeypatch):
+    pull_entity("products")
+    drain(db)
+    gone = zoho.records("products")[3]["item_id"]
+    zoho.delete("products", gone)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 7)
+    bulk.pull.run("products", full=True)
+    _work_bulk_queue(redis_client)
+    (run,) = q(db, "SELECT status, deleted, page_state FROM tds_sync_runs WHERE kind = 'full'")
+    assert (run.status, run.deleted, run.page_state) == ("completed", 1, None)
+    assert q(db, "SELECT count(*) FROM tds_sync_run_seen")[0][0] == 0  # the seen ids go with the run
+    drain(db)
+    assert q(db, "SELECT is_active FROM products WHERE zoho_item_id = :z", z=gone) == [(False,)]
+
+
+def test_a_page_message_delivered_twice_runs_its_step_once(zoho, db, redis_client, monkeypatch):
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)
+    bulk.pull.run("products")
+    (run_id,) = q(db, "SELECT id FROM tds_sync_runs")[0]
+    before = zoho.calls()
+    assert bulk.pull_page.run(run_id, 1)["status"] == "running"
+    assert bulk.pull_page.run(run_id, 1)["status"] == "gone"  # the duplicate finds the step done
+    assert calls_delta(before, zoho.calls()) == {ITEMS: 1}
+
+
+def test_a_reconcile_task_runs_as_a_chain_and_stores_zoho_vs_erp(zoho, db, redis_client, monkeypatch):
+    pull_entity("customers")
+    drain(db)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)
+    import tasks.reconcile as reconcile
+
+    assert reconcile.reconcile.run("customers")["status"] == "running"
+    _work_bulk_queue(redis_client)
+    (row,) = q(db, "SELECT zoho_count, missing, stale, extra, match_pct FROM tds_reconcile_results")
+    assert (row.zoho_count, row.missing, row.stale, row.extra) == (len(zoho.records("customers")), 0, 0, 0)
+    assert str(row.match_pct) == "100.00"
+    latest = {r["entity"]: r for r in reconcile.latest_results()}
+    assert latest["customers"]["match_pct"] == "100.00" and latest["invoices"]["last_reconciled_at"] is None
