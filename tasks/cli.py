@@ -79,11 +79,11 @@ _VERDICT_STYLE = {"healthy": "green", "warning": "yellow", "critical": "red", "e
                   "unknown": "dim"}
 
 
-@main.command(help="The health verdict (same as GET /api/zoho/dashboard/health). "
-                   "Exit code 0 healthy, 1 warning, 2 critical, 3 emergency.")
+@main.command(help="The health verdict (same as GET /api/zoho/dashboard/health). Exit code 0 healthy, "
+                   "1 degraded (warning), 2 unhealthy (critical or emergency), 3 unreachable (database or broker).")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
 def health(as_json: bool) -> None:
-    from tasks.health import exit_code, health_report, human_seconds
+    from tasks.health import exit_code_for, health_report, human_seconds
 
     report = health_report()
     if as_json:
@@ -110,7 +110,7 @@ def health(as_json: bool) -> None:
             table.add_row("sync_delay.*", "[green]healthy[/]", "0 s", "", "nothing waiting: "
                           + ", ".join(n.removeprefix("sync_delay.") for n in idle))
         console.print(table)
-    sys.exit(exit_code(report["status"]))
+    sys.exit(exit_code_for(report))
 
 
 @main.group(help="Dead letters: list, retry, resolve.")
