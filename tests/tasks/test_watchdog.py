@@ -52,6 +52,6 @@ def test_work_pending_past_the_window_with_nothing_completed_is_stuck_and_the_wa
 
 def test_a_worker_that_completed_work_within_the_window_is_not_stuck(db, worker):
     seed(db, 3, "pending", "warehouses", age_minutes=1)
-    seed(db, 1, "completed", "warehouses", age_minutes=0)
-    time.sleep(2)
-    assert zohosync("probe", "worker", "wdog", "--window", "2").returncode == 0  # old pending, but it moves
+    time.sleep(10)  # the worker's uptime passes the window
+    seed(db, 1, "completed", "warehouses", age_minutes=0)  # something of its queues completed just now
+    assert zohosync("probe", "worker", "wdog", "--window", "10").returncode == 0  # old pending, but it moves
