@@ -184,9 +184,11 @@ class Puller:
     """
 
     def __init__(self, entity: Entity, *, full: bool, client=None, kind: str | None = None,
-                 progress: Callable[[RunStats], None] | None = None, heartbeat: Callable[[], None] | None = None):
+                 progress: Callable[[RunStats], None] | None = None, heartbeat: Callable[[], None] | None = None,
+                 since: dt.datetime | None = None):
         self.entity = entity
         self.full = full
+        self.since = since  # an operator's `modified_since`: read from there instead of the cursor
         self.kind = kind or ("full" if full else "incremental")
         self.progress = progress
         self.heartbeat = heartbeat or (lambda: None)
@@ -218,7 +220,8 @@ class Puller:
                      "RETURNING id, started_at"),
                 {"e": self.entity.name, "k": self.kind},
             ).one()
-            self.state = {"token": token, "full": self.full, "step": 0, "phase": "pages", "resolved": {}}
+            self.state = {"token": token, "full": self.full, "step": 0, "phase": "pages", "resolved": {},
+                          "since_override": _iso(self.since)}
             self._enter_source(0)
             self._save_stats(c)
         return self.run_id
@@ -499,6 +502,8 @@ class Puller:
         source = self.entity.sources[index]
         cursor = None if self.full else self._cursor(source)
         since = cursor - OVERLAP if cursor else None
+        if not self.full and self.state.get("since_override"):
+            since = _dt(self.state["since_override"])
         if since is None and not self.full and source.filters_honoured and source.sortable:
             since = KEYSET_FLOOR  # a first pull by keyset too: interrupted, it resumes instead of starting over
         self.state.update(source=index, since=_iso(since), key_cursor=_iso(since), page=1, run_max=None,
@@ -737,14 +742,15 @@ def pull_priority(entity: Entity) -> int:
     return 6 if documents else 0
 
 
-def start_pull(entity_name: str, full: bool = False, kind: str | None = None) -> dict:
+def start_pull(entity_name: str, full: bool = False, kind: str | None = None,
+               since: dt.datetime | None = None) -> dict:
     """Take the list's lock, open the run, do its first step here, and chain the rest as page tasks."""
     entity = _pullable(entity_name)
     lock = PullLock(entity)
     if not lock.acquire():
         raise PullLocked(f"a pull of {entity_name} is already running")
     try:
-        puller = Puller(entity, full=full, kind=kind, heartbeat=lock.heartbeat)
+        puller = Puller(entity, full=full, kind=kind, heartbeat=lock.heartbeat, since=since)
         puller.begin(lock.token)
     except BaseException:
         lock.release()
@@ -770,15 +776,25 @@ def _advance(puller: Puller, lock: PullLock) -> dict:
 
 
 @app.task(name="bulk.pull", bind=True, acks_late=False, ignore_result=True, soft_time_limit=1500, time_limit=1560)
-def pull(self, entity: str, full: bool = False, kind: str | None = None) -> dict:
+def pull(self, entity: str, full: bool = False) -> dict:
     """Paged pull since the cursor (or everything, with deletion detection, when `full`).
 
     This task opens the run and does its first page; `bulk.pull_page` tasks do the rest, one
     page each, so pulls of other entities interleave. Acknowledged on receipt (not late): an
     interrupted pull loses nothing — the next scheduled run resumes from the cursor.
     """
+    return _start_or_skip(entity, full=full)
+
+
+@app.task(name="bulk.pull_since", acks_late=False, ignore_result=True, soft_time_limit=1500, time_limit=1560)
+def pull_since(entity: str, modified_since: str) -> dict:
+    """An incremental pull from `modified_since` (ISO 8601) instead of the cursor: an operator's catch-up."""
+    return _start_or_skip(entity, since=dt.datetime.fromisoformat(modified_since))
+
+
+def _start_or_skip(entity: str, **options: Any) -> dict:
     try:
-        return start_pull(entity, full=full, kind=kind)
+        return start_pull(entity, **options)
     except PullLocked as e:
         log.info(str(e), extra={"entity": entity})
         return {"entity": entity, "status": "skipped", "reason": "already running"}
@@ -811,5 +827,5 @@ def pull_all(full: bool = False) -> dict:
     return {"enqueued": sent, "full": full}
 
 
-__all__ = ["pull", "pull_all", "pull_page", "pull_entity", "start_pull", "Puller", "PullLock", "PullLocked",
+__all__ = ["pull", "pull_all", "pull_page", "pull_since", "pull_entity", "start_pull", "Puller", "PullLock", "PullLocked",
            "publish_batches"]
