@@ -15,7 +15,18 @@ def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group(help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
+class _Command(click.Group):
+    """The console script's group: run as `zohosync`, it first takes the stack's settings (`see_the_stacks_settings`).
+
+    Only the process entry (`__call__`) does this; an in-process `CliRunner` leaves the environment alone.
+    """
+
+    def __call__(self, *args, **kwargs):
+        see_the_stacks_settings()
+        return super().__call__(*args, **kwargs)
+
+
+@click.group(cls=_Command, help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
 def main() -> None:
     from models.logs import configure_logging
 
@@ -449,6 +460,28 @@ def watchdog(interval: int, window: int, grace: int, once: bool, dry_run: bool) 
         return
     logging.getLogger("tasks.watchdog").setLevel(logging.INFO)
     watch(interval=interval, window=window, grace=grace)
+
+
+def see_the_stacks_settings() -> None:
+    """In sandbox mode, fill unset variables from `dev.env` exactly as the stack does for its children.
+
+    Beside a sandbox-mode stack the command then uses the same organisation id, credentials,
+    API host and coordination store as the stack: `zohosync pull` works and `zohosync health`
+    shows the same API budget as `/metrics`.
+    """
+    import os
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    from models.settings import get_settings, reset_settings
+
+    if not get_settings().sandbox_mode:
+        return
+    for key, value in dotenv_values(Path(__file__).resolve().parent.parent / "dev.env").items():
+        if value and not os.environ.get(key):
+            os.environ[key] = value
+    reset_settings()
 
 
 if __name__ == "__main__":
