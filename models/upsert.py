@@ -67,11 +67,14 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
     """
     wanted: dict[type, set[str]] = defaultdict(set)
     patched: dict[type, set[str]] = defaultdict(set)
+    starts: dict[tuple[type, str], dict[str, Any]] = {}
 
     def collect(values: dict[str, Any]) -> None:
         for v in values.values():
             if isinstance(v, Ref):
                 wanted[v.model].add(v.zoho_id)
+                if v.placeholder and not starts.get((v.model, v.zoho_id)):
+                    starts[(v.model, v.zoho_id)] = {k: x for k, x in v.placeholder if x not in (None, "")}
 
     for rec in records:
         collect(rec.values)
@@ -91,9 +94,10 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
         # Placeholders carry only the key and a NULL version, so the real record always wins.
         # One round trip: the rows inserted now come back from the INSERT, the existing ones
         # from the SELECT (same statement, so it cannot see the INSERT's own rows).
+        extra = sorted({c for z in ordered for c in starts.get((model, z), {})})
         inserted = (
             pg_insert(model)
-            .values([{model.zoho_key: z} for z in ordered])
+            .values([{model.zoho_key: z, **{c: starts.get((model, z), {}).get(c) for c in extra}} for z in ordered])
             .on_conflict_do_nothing(index_elements=[model.zoho_key])
             .returning(model.id, key_col)
             .cte(f"placeholders_{model.__tablename__}")
