@@ -50,7 +50,7 @@ from tasks import app
 from tasks.publish import BROKER_ERRORS
 from zoho.client import row_modified
 from zoho.entities import ApiSource, Entity, get_entity, registry
-from zoho.errors import NotFound, PermanentError, RateLimited
+from zoho.errors import NotFound, PermanentError, RateLimited, TransientError
 from zoho.fields import nul_path, to_zoho_id
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,9 @@ it is also one step of a document pull, so no pull holds a worker slot for longe
 # How long one call may wait for a slot of the shared budget: a minute's window always frees
 # one within 60 s; less than the lock's TTL, so the lock is renewed between calls.
 BULK_ACQUIRE_TIMEOUT = min(120.0, LOCK_TTL_SECONDS / 2)
+TRANSIENT_RETRIES = 5
+TRANSIENT_BACKOFF_SECONDS = 5
+"""A chained step that failed transiently runs again after 5, 10, 15 … s; the sixth failure in a row fails the run."""
 CONTENT_COMPARED = {"stock"}
 """Entities whose changes do not always move `last_modified_time`: compared by content (dedupe)."""
 _RESOLVED: dict[str, ApiSource] = {}  # list key → the path this organisation answers at
@@ -650,12 +653,19 @@ class Puller:
         self.begin(token)
         return self.run_steps()
 
-    def run_steps(self, limit: int | None = None) -> dict[str, Any]:
-        """Steps until done (or `limit` steps: then `{"status": "running"}`); the run's end is recorded either way."""
+    def run_steps(self, limit: int | None = None, transient_retries: int = 0) -> dict[str, Any]:
+        """Steps until done (or `limit` steps: then `{"status": "running"}`); the run's end is recorded either way.
+
+        With `transient_retries`, a step that failed transiently (Zoho or the network hiccuped;
+        nothing of it was committed) answers `{"status": "retry"}` up to that many times in a row
+        instead of failing the run: the chain runs the same step again a little later.
+        """
         done = 0
         try:
             while self.step():
                 done += 1
+                if self.state.get("transient"):
+                    self._note_transient(0)
                 if limit is not None and done >= limit:
                     return {"run_id": self.run_id, "entity": self.entity.name, "status": "running",
                             "step": self.state["step"]}
@@ -667,12 +677,31 @@ class Puller:
             return self.finish("rate_limited", error)
         except PullLocked as e:
             return self.finish("abandoned", str(e))
+        except TransientError as e:
+            tries = int(self.state.get("transient") or 0) + 1
+            if tries > transient_retries:
+                error = f"{type(e).__name__}: {e}"[:2000]
+                log.warning("pull failed: %s", error, extra={"entity": self.entity.name})
+                self.finish("failed", error)
+                raise
+            log.info("pull step failed transiently (%s); retrying it", type(e).__name__,
+                     extra={"entity": self.entity.name})
+            self._note_transient(tries)
+            return {"run_id": self.run_id, "entity": self.entity.name, "status": "retry", "tries": tries}
         except Exception as e:
             error = f"{type(e).__name__}: {e}"[:2000]
             log.warning("pull failed: %s", error, extra={"entity": self.entity.name})
             self.finish("failed", error)
             raise
         return self.finish("completed")
+
+    def _note_transient(self, tries: int) -> None:
+        """Count transient failures in a row in the saved position (the failed step itself committed nothing)."""
+        self.state["transient"] = tries
+        with self.engine.begin() as c:
+            c.execute(text("UPDATE tds_sync_runs SET page_state = jsonb_set(page_state, '{transient}', "
+                           "to_jsonb(CAST(:n AS int))) WHERE id = :i AND status = 'running'"),
+                      {"n": tries, "i": self.run_id})
 
     def summary(self, status: str) -> dict[str, Any]:
         s = self.stats
@@ -760,13 +789,16 @@ def start_pull(entity_name: str, full: bool = False, kind: str | None = None,
 
 def _advance(puller: Puller, lock: PullLock) -> dict:
     """One step, then the next one enqueued at the back of the queue (or the run closed)."""
-    result = puller.run_steps(limit=1)
-    if result["status"] != "running":
+    result = puller.run_steps(limit=1, transient_retries=TRANSIENT_RETRIES)
+    if result["status"] not in ("running", "retry"):
         lock.release()
         return result
+    retry = result["status"] == "retry"
+    step = Puller.load(puller.run_id).state["step"] if retry else puller.state["step"]  # as saved: the failed step again
     try:
-        pull_page.apply_async(args=[puller.run_id, puller.state["step"]], queue="bulk", routing_key="bulk",
-                              priority=pull_priority(puller.entity))
+        pull_page.apply_async(args=[puller.run_id, step], queue="bulk", routing_key="bulk",
+                              priority=pull_priority(puller.entity),
+                              countdown=TRANSIENT_BACKOFF_SECONDS * result.get("tries", 1) if retry else None)
     except BROKER_ERRORS as e:
         # The run stays `running` with its position saved; its lock expires and the next
         # scheduled pull of this list abandons it and resumes from the cursor.

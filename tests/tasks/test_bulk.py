@@ -20,8 +20,8 @@ from tasks.reconcile import reconcile_entity
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.support.procs import BIN, ROOT, child_env, wait_for
 from tests.tasks.bulk_support import (
-    SANDBOX_ENV, Zoho, calls_delta, drain, invoice_rows, lmt, point_client_at, product_rows, q, sandbox_invoices,
-    sandbox_products,
+    SANDBOX_ENV, Zoho, calls_delta, customer_rows, drain, invoice_rows, lmt, point_client_at, product_rows, q,
+    sandbox_customers, sandbox_invoices, sandbox_products,
 )
 import zoho.client as zoho_client
 from zoho.client import ZohoClient
@@ -706,3 +706,24 @@ def test_a_reconcile_task_runs_as_a_chain_and_stores_zoho_vs_erp(zoho, db, redis
     assert str(row.match_pct) == "100.00"
     latest = {r["entity"]: r for r in reconcile.latest_results()}
     assert latest["customers"]["match_pct"] == "100.00" and latest["invoices"]["last_reconciled_at"] is None
+
+
+def test_a_chained_step_that_fails_transiently_runs_again_and_the_pull_completes(zoho, db, redis_client, monkeypatch):
+    """A sandbox (or Zoho) not answering for a moment costs a retry of the step, not the run."""
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)
+    monkeypatch.setattr(bulk, "TRANSIENT_BACKOFF_SECONDS", 0)
+    original = zoho_client.ZohoClient.fetch_page
+    failures = iter([True, True])
+
+    def flaky(self, *args, **kwargs):
+        if next(failures, False):
+            raise TransientError("Zoho accounts server unreachable (ConnectionError)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zoho_client.ZohoClient, "fetch_page", flaky)
+    assert bulk.pull.run("customers")["status"] == "retry"
+    _work_bulk_queue(redis_client)
+    (run,) = q(db, "SELECT status, page_state FROM tds_sync_runs")
+    assert (run.status, run.page_state) == ("completed", None)
+    drain(db)
+    assert customer_rows(db) == sandbox_customers(zoho)
