@@ -16,18 +16,24 @@ def _print_json(data) -> None:
 
 
 class _Command(click.Group):
-    """The console script's group: run as `zohosync`, it first takes the stack's settings (`see_the_stacks_settings`).
+    """The console script's group: run as `zohosync`, a command first takes the stack's settings.
 
-    Only the process entry (`__call__`) does this; an in-process `CliRunner` leaves the environment alone.
+    Only the process entry (`__call__`) arms this; an in-process `CliRunner` leaves the environment alone.
     """
 
+    from_console = False
+
     def __call__(self, *args, **kwargs):
-        see_the_stacks_settings()
+        self.from_console = True
         return super().__call__(*args, **kwargs)
 
 
 @click.group(cls=_Command, help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
-def main() -> None:
+@click.pass_context
+def main(ctx) -> None:
+    # `stack` decides sandbox mode itself and fills its children's environment; the others see what it sees.
+    if ctx.command.from_console and ctx.invoked_subcommand not in ("stack", "sandbox"):
+        see_the_stacks_settings()
     from models.logs import configure_logging
 
     configure_logging(level="WARNING")
