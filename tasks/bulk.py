@@ -859,5 +859,5 @@ def pull_all(full: bool = False) -> dict:
     return {"enqueued": sent, "full": full}
 
 
-__all__ = ["pull", "pull_all", "pull_page", "pull_since", "pull_entity", "start_pull", "Puller", "PullLock", "PullLocked",
-           "publish_batches"]
+__all__ = ["PullLock", "PullLocked", "Puller", "publish_batches", "pull", "pull_all", "pull_entity", "pull_page",
+           "pull_since", "start_pull"]

@@ -439,7 +439,8 @@ def probe() -> None:
 @click.option("--window", default=900, show_default=True, help="seconds without progress that count as stuck")
 @click.option("--json", "as_json", is_flag=True)
 def probe_worker(name: str, window: int, as_json: bool) -> None:
-    from tasks.watchdog import probe as probe_fn, probe_exit
+    from tasks.watchdog import probe as probe_fn
+    from tasks.watchdog import probe_exit
 
     results = probe_fn(name, window=window)
     if as_json:

@@ -56,7 +56,7 @@ def _options(allowed: set[str]) -> tuple[dict[str, Any] | None, Any]:
     since = None
     if body.get("modified_since") not in (None, ""):
         try:
-            since = dt.datetime.fromisoformat(str(body["modified_since"]).replace("Z", "+00:00"))
+            since = dt.datetime.fromisoformat(str(body["modified_since"]))  # 3.11+: "Z" included
         except ValueError:
             return None, (jsonify({"status": "error", "error": "invalid", "options": ["modified_since"],
                                    "message": "modified_since must be an ISO 8601 date or time"}), 400)

@@ -6,6 +6,7 @@ test needs several pages.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -14,16 +15,27 @@ import time
 
 import pytest
 
-import tasks.bulk as bulk
+from tasks import bulk
 from tasks.bulk import PullLocked, pull_entity
 from tasks.reconcile import reconcile_entity
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.support.procs import BIN, ROOT, child_env, wait_for
 from tests.tasks.bulk_support import (
-    SANDBOX_ENV, Zoho, calls_delta, customer_rows, drain, invoice_rows, lmt, point_client_at, product_rows, q,
-    sandbox_customers, sandbox_invoices, sandbox_products,
+    SANDBOX_ENV,
+    Zoho,
+    calls_delta,
+    customer_rows,
+    drain,
+    invoice_rows,
+    lmt,
+    point_client_at,
+    product_rows,
+    q,
+    sandbox_customers,
+    sandbox_invoices,
+    sandbox_products,
 )
-import zoho.client as zoho_client
+from zoho import client as zoho_client
 from zoho.client import ZohoClient
 from zoho.entities import get_entity
 from zoho.errors import PermanentError, TransientError
@@ -659,7 +671,7 @@ def test_a_pull_task_does_one_page_and_chains_the_next_so_another_entitys_pull_s
     assert other["status"] == "running"
     order = _work_bulk_queue(redis_client)
     assert set(order) == {"products", "customers"}
-    switches = sum(1 for a, b in zip(order, order[1:]) if a != b)
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
     assert switches >= 4  # the two chains took turns, page by page
     runs = q(db, "SELECT entity_type, status, page_state FROM tds_sync_runs ORDER BY id")
     assert [(r.entity_type, r.status, r.page_state) for r in runs] == [("products", "completed", None),
@@ -697,7 +709,7 @@ def test_a_reconcile_task_runs_as_a_chain_and_stores_zoho_vs_erp(zoho, db, redis
     pull_entity("customers")
     drain(db)
     monkeypatch.setattr(zoho_client, "PER_PAGE", 10)
-    import tasks.reconcile as reconcile
+    from tasks import reconcile
 
     assert reconcile.reconcile.run("customers")["status"] == "running"
     _work_bulk_queue(redis_client)

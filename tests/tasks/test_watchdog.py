@@ -14,7 +14,7 @@ from tests.tasks.test_health import seed
 
 def zohosync(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "zohosync"), *args], cwd=ROOT, env=child_env(), capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, check=False)
 
 
 @pytest.fixture
