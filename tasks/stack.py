@@ -92,8 +92,11 @@ def processes(env: dict[str, str], sandbox: bool) -> list[Proc]:
     celery = str(bin_dir / "celery")
     for group, queues in queue_groups().items():
         conc = "1" if group in ("contacts",) else "2"
+        # Pulls advance page task by page task with priorities: a bulk worker that prefetched
+        # dozens of them would run them in arrival order, so it takes one message per free slot.
+        prefetch = ["--prefetch-multiplier", "1"] if group == "bulk" else []
         procs.append(Proc(f"worker-{group}", [celery, "-A", "tasks", "worker", "-l", "info", "-Q", ",".join(queues),
-                                              "-n", f"{group}@%h", "-c", conc, "-E"]))
+                                              "-n", f"{group}@%h", "-c", conc, "-E", *prefetch]))
     RUN_DIR.mkdir(exist_ok=True)
     procs.append(Proc("beat", [celery, "-A", "tasks", "beat", "-l", "info",
                                "-s", str(RUN_DIR / "celerybeat-schedule")]))
