@@ -232,13 +232,13 @@ def _progress_runner(description: str, fn, *, quiet_stdout: bool = False):
 @click.option("--async", "run_async", is_flag=True, help="enqueue bulk.pull instead of running here")
 @click.option("--json", "as_json", is_flag=True)
 def pull(entity: str, full: bool, run_async: bool, as_json: bool) -> None:
-    from tasks.bulk import PullLocked, pull as pull_task, pull_entity
+    from tasks.bulk import PullLocked, pull as pull_task, pull_entity, pull_priority
     from zoho.entities import entity_names, get_entity
 
     if get_entity(entity) is None:
         raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
     if run_async:
-        result = pull_task.apply_async(args=[entity], kwargs={"full": full})
+        result = pull_task.apply_async(args=[entity], kwargs={"full": full}, priority=pull_priority(get_entity(entity)))
         if as_json:
             _print_json({"status": "queued", "task_id": result.id, "entity": entity, "full": full})
         else:

@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify, request
 from sqlalchemy import text
 
 from models.db import get_engine
-from tasks.bulk import pull, pull_all, pull_since
+from tasks.bulk import pull, pull_all, pull_priority, pull_since
 from tasks.publish import BROKER_ERRORS
 from webhook_app.auth import require_admin
 from zoho.entities import entity_names, get_entity
@@ -22,9 +22,9 @@ from zoho.entities import entity_names, get_entity
 bp = Blueprint("bulk_sync", __name__, url_prefix="/api/zoho/bulk-sync")
 
 
-def _enqueue(fn, *args, **kwargs):
+def _enqueue(fn, *args, priority: int | None = None, **kwargs):
     try:
-        result = fn.apply_async(args=args, kwargs=kwargs)
+        result = fn.apply_async(args=args, kwargs=kwargs, priority=priority)
         return result.id, None
     except BROKER_ERRORS as e:
         return None, type(e).__name__
@@ -121,9 +121,9 @@ def sync_entity(entity: str):
         return jsonify({"status": "error", "error": "unsupported_options", "options": ["sync_images"],
                         "message": "sync_images applies to products only"}), 400
     if opts["since"] is not None:
-        task_id, error = _enqueue(pull_since, entity, opts["since"].isoformat())
+        task_id, error = _enqueue(pull_since, entity, opts["since"].isoformat(), priority=pull_priority(ent))
     else:
-        task_id, error = _enqueue(pull, entity, full=opts["full"])
+        task_id, error = _enqueue(pull, entity, full=opts["full"], priority=pull_priority(ent))
     if error:
         return jsonify({"status": "error", "error": "broker_unavailable", "message": error}), 503
     answer = {"status": "queued", "task_id": task_id, "entity": entity, "full": opts["full"],

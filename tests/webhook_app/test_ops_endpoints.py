@@ -143,3 +143,9 @@ def test_bulk_sync_pricelists_is_an_alias_of_prices(client, redis_client):
     r = client.post("/api/zoho/bulk-sync/pricelists", headers=AUTH)
     assert r.status_code == 202 and r.json["entity"] == "prices"
     assert _queued(redis_client) == [("bulk.pull", ["prices"], {"full": False})]
+
+
+def test_an_operators_document_pull_waits_behind_catalog_pulls_by_priority(client, redis_client):
+    assert client.post("/api/zoho/bulk-sync/invoices", headers=AUTH).status_code == 202
+    assert client.post("/api/zoho/bulk-sync/products", headers=AUTH).status_code == 202
+    assert redis_client.llen("bulk") == 1 and redis_client.llen("bulk\x06\x166") == 1  # products first-served
