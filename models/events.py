@@ -109,7 +109,9 @@ def record_events(conn: Connection, events: list[NewEvent]) -> list[tuple[int, b
     unique: dict[str, NewEvent] = {}
     for e in events:
         unique.setdefault(e.dedupe_key, e)
-    rows = json.dumps([{**e.params(), "lmt": e.lmt.isoformat() if e.lmt else None} for e in unique.values()])
+    # Inserted in dedupe-key order: two transactions recording overlapping events never wait on each other in a cycle.
+    rows = json.dumps([{**e.params(), "lmt": e.lmt.isoformat() if e.lmt else None}
+                       for _, e in sorted(unique.items())])
     created = {k: i for i, k in conn.execute(_INSERT, {"rows": rows}).all()}
     missing = [k for k in unique if k not in created]
     existing = {k: i for i, k in conn.execute(_EXISTING, {"keys": missing}).all()} if missing else {}

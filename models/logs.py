@@ -61,13 +61,26 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact(record.getMessage()),
         }
-        for key in _CONTEXT_KEYS:
-            value = getattr(record, key, None)
-            if value is not None:
-                out[key] = value
+        for key, value in extras(record).items():
+            out.setdefault(key, value)
         if record.exc_info:
             out["exc"] = redact(self.formatException(record.exc_info))
         return json.dumps(out, default=str, ensure_ascii=False)
+
+
+_STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
+
+
+def extras(record: logging.LogRecord) -> dict:
+    """Every field the call passed in `extra=` (context keys first), text redacted: none is dropped."""
+    keys = [k for k in _CONTEXT_KEYS if k in record.__dict__]
+    keys += sorted(k for k in record.__dict__ if k not in _STANDARD and k not in keys and not k.startswith("_"))
+    out = {}
+    for key in keys:
+        value = record.__dict__[key]
+        if value is not None:
+            out[key] = redact(value) if isinstance(value, str) else value
+    return out
 
 
 class TextFormatter(logging.Formatter):

@@ -6,9 +6,10 @@ accepted event, its attempts, its dead letter and the operator's audit trail.
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, Index, Integer, String, UniqueConstraint, text
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_ts, intpk
@@ -128,6 +129,37 @@ class SyncRun(Base):
     cursor_to: Mapped[dt.datetime | None]
     error_message: Mapped[str | None]
     details: Mapped[dict[str, Any] | None]
+    page_state: Mapped[dict[str, Any] | None]  # a running pull's position between its page tasks
+
+
+class SyncRunSeen(Base):
+    """A Zoho id a full pull saw, kept page by page so its deletion sweep can span page tasks."""
+
+    __tablename__ = "tds_sync_run_seen"
+
+    run_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tds_sync_runs.id", ondelete="CASCADE"),
+                                        primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(32), primary_key=True)
+    zoho_id: Mapped[str] = mapped_column(primary_key=True)
+
+
+class ReconcileResult(Base):
+    """Zoho vs ERP for one entity after a reconciliation: counts, differences, match percentage."""
+
+    __tablename__ = "tds_reconcile_results"
+    __table_args__ = (Index("ix_tds_reconcile_results_entity_at", "entity_type", "reconciled_at"),)
+
+    id: Mapped[intpk]
+    entity_type: Mapped[str] = mapped_column(String(32))
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    zoho_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    erp_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    missing: Mapped[int] = mapped_column(Integer, server_default="0")
+    stale: Mapped[int] = mapped_column(Integer, server_default="0")
+    extra: Mapped[int] = mapped_column(Integer, server_default="0")
+    match_pct: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
+    details: Mapped[dict[str, Any] | None]
+    reconciled_at: Mapped[created_ts]
 
 
 class SyncCursor(Base):
@@ -180,6 +212,8 @@ class Alert(Base):
     raised_at: Mapped[created_ts]
     cleared_at: Mapped[dt.datetime | None]
     notified_at: Mapped[dt.datetime | None]
+    acknowledged_at: Mapped[dt.datetime | None]
+    acknowledged_by: Mapped[str | None]
 
 
 class Metric(Base):

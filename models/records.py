@@ -17,6 +17,9 @@ class Ref:
 
     model: type
     zoho_id: str
+    placeholder: tuple[tuple[str, Any], ...] = ()
+    """Columns a placeholder row starts with (a stock level names its warehouse): better than blank
+    until the parent's own record arrives and overwrites them."""
 
 
 @dataclass

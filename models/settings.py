@@ -105,6 +105,9 @@ def load_settings() -> Settings:
     if dc not in ZOHO_DATA_CENTRES:
         raise ValueError(f"ZOHO_DC must be one of {sorted(ZOHO_DATA_CENTRES)}, got {dc!r}")
     api_domain, accounts = ZOHO_DATA_CENTRES[dc]
+    if _str("ZOHOSYNC_SANDBOX") in ("1", "true", "yes"):
+        # The embedded sandbox plays Zoho on SANDBOX_PORT: follow the port, never a pinned one.
+        api_domain = accounts = f"http://127.0.0.1:{_int('SANDBOX_PORT', 8765)}"
     return Settings(
         database_url=_str("DATABASE_URL", DEFAULT_DATABASE_URL),
         broker_url=_str("CELERY_BROKER_URL", DEFAULT_BROKER_URL),

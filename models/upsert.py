@@ -3,6 +3,12 @@
 One code path serves a single webhook event and a 200-record page from a bulk pull:
 `apply_records` groups rows per table, resolves `Ref`s, upserts with a freshness guard,
 and replaces the line set (and applies patches) only for rows that were actually written.
+
+Deadlock-free by construction: every statement that locks several rows takes them in one
+global order — table by table in `lock_rank` order (parents before the rows that point at
+them), then by key within a table. Rows another table's record will patch (stock and prices
+set product columns) are locked up front with the placeholders of their table, so a patch
+issued late in the transaction never waits for a lock it did not already hold.
 """
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from sqlalchemy import and_, bindparam, func, not_, or_, select, union_all, upda
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from models.base import Base
 from models.records import Children, Record, Ref
 
 _NEVER_SET_ON_UPDATE = {"id", "created_at"}
@@ -35,14 +42,39 @@ def _freshness_guard(table, excluded):
     return or_(stored.is_(None), incoming.is_(None), stored < incoming, tie_ok)
 
 
+_RANKS: dict[str, int] = {}
+
+
+def lock_rank(table_name: str) -> int:
+    """The table's place in the global lock order: foreign-key parents first, then by name."""
+    if not _RANKS:
+        _RANKS.update({t.name: i for i, t in enumerate(Base.metadata.sorted_tables)})
+    return _RANKS.get(table_name, len(_RANKS))
+
+
+def _sort_key(value: Any) -> tuple:
+    """Keys of mixed None/str/int sort without TypeError, in the same order every time."""
+    if isinstance(value, tuple):
+        return tuple(_sort_key(v) for v in value)
+    return (value is None, str(type(value).__name__), value if value is not None else 0)
+
+
 def resolve_refs(session: Session, records: list[Record]) -> None:
-    """Replace every `Ref` in records (and their children) with the parent's integer id."""
+    """Replace every `Ref` in records (and their children) with the parent's integer id.
+
+    Also locks (`FOR NO KEY UPDATE`, by key) the rows the records' patches will update, so
+    they are taken here, in their table's turn of the global order, not after other tables.
+    """
     wanted: dict[type, set[str]] = defaultdict(set)
+    patched: dict[type, set[str]] = defaultdict(set)
+    starts: dict[tuple[type, str], dict[str, Any]] = {}
 
     def collect(values: dict[str, Any]) -> None:
         for v in values.values():
             if isinstance(v, Ref):
                 wanted[v.model].add(v.zoho_id)
+                if v.placeholder and not starts.get((v.model, v.zoho_id)):
+                    starts[(v.model, v.zoho_id)] = {k: x for k, x in v.placeholder if x not in (None, "")}
 
     for rec in records:
         collect(rec.values)
@@ -51,18 +83,21 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
                 collect(row)
         for p in rec.patches:
             wanted[p.model].add(p.zoho_id)
+            patched[p.model].add(p.zoho_id)
     if not wanted:
         return
     ids: dict[tuple[type, str], int] = {}
-    for model, zoho_ids in wanted.items():
+    for model in sorted(wanted, key=lambda m: lock_rank(m.__tablename__)):
+        zoho_ids = wanted[model]
         key_col = getattr(model, model.zoho_key)
         ordered = sorted(zoho_ids)
         # Placeholders carry only the key and a NULL version, so the real record always wins.
         # One round trip: the rows inserted now come back from the INSERT, the existing ones
         # from the SELECT (same statement, so it cannot see the INSERT's own rows).
+        extra = sorted({c for z in ordered for c in starts.get((model, z), {})})
         inserted = (
             pg_insert(model)
-            .values([{model.zoho_key: z} for z in ordered])
+            .values([{model.zoho_key: z, **{c: starts.get((model, z), {}).get(c) for c in extra}} for z in ordered])
             .on_conflict_do_nothing(index_elements=[model.zoho_key])
             .returning(model.id, key_col)
             .cte(f"placeholders_{model.__tablename__}")
@@ -75,6 +110,9 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
         if missing:  # committed by a concurrent transaction after this statement's snapshot
             for row_id, zid in session.execute(select(model.id, key_col).where(key_col.in_(missing))):
                 ids[(model, zid)] = row_id
+        if patched.get(model):
+            session.execute(select(model.id).where(key_col.in_(sorted(patched[model])))
+                            .order_by(key_col).with_for_update(key_share=True))
 
     def substitute(values: dict[str, Any]) -> None:
         for k, v in list(values.items()):
@@ -143,9 +181,12 @@ def _upsert_group(session: Session, records: list[Record]) -> list[tuple[Record,
     conflict = records[0].conflict_columns
     columns = tuple(records[0].values)
     stmt = _upsert_statement(table, conflict, columns)
+    records = sorted(records, key=lambda rec: _sort_key(rec.conflict_value()))  # rows locked in key order
     by_key = {rec.conflict_value(): rec for rec in records}
     rows = session.execute(stmt, [rec.values for rec in records]).all()
-    return [(by_key[tuple(row[1:])], row[0]) for row in rows]
+    applied = [(by_key[tuple(row[1:])], row[0]) for row in rows]
+    applied.sort(key=lambda pair: _sort_key(pair[0].conflict_value()))  # children and patches in key order too
+    return applied
 
 
 def _replace_children(session: Session, parent_id: int, children: Children) -> None:
@@ -159,7 +200,8 @@ def _replace_children(session: Session, parent_id: int, children: Children) -> N
     if not children.rows:
         return
     cols = tuple(sorted({c for r in children.rows for c in r} | {children.parent_fk}))
-    rows = [{c: r.get(c) for c in cols} | {children.parent_fk: parent_id} for r in children.rows]
+    rows = [{c: r.get(c) for c in cols} | {children.parent_fk: parent_id}
+            for r in sorted(children.rows, key=lambda r: _sort_key(r.get(children.key)))]
     cache_key = (table.name, "children", cols)
     stmt = _statements.get(cache_key)
     if stmt is None:
@@ -189,17 +231,25 @@ def apply_records(session: Session, records: list[Record]) -> ApplyResult:
     groups: dict[tuple, list[Record]] = defaultdict(list)
     for rec in records:
         groups[(rec.model, rec.conflict_columns, tuple(sorted(rec.values)))].append(rec)
-    for group in groups.values():
+    # Tables in the global order; within a table, rows by key (see `lock_rank`).
+    ordered = sorted(groups.items(), key=lambda kv: (lock_rank(kv[0][0].__tablename__), kv[0][1], kv[0][2]))
+    done: list[tuple[Record, int]] = []
+    for _, group in ordered:
         unique = _dedupe_newest(group)
         applied = _upsert_group(session, unique)
         result.applied += len(applied)
         result.stale += len(group) - len(applied)
         result.applied_records.extend(rec for rec, _ in applied)
-        for rec, row_id in applied:
-            for ch in rec.children:
-                _replace_children(session, row_id, ch)
-            for patch in rec.patches:
-                _apply_patch(session, patch)
+        done.extend(applied)
+    # Line sets hang off rows this transaction already holds; patches hit rows `resolve_refs`
+    # locked up front. Both after every upsert, child tables in the global order too.
+    for rec, row_id in sorted(done, key=lambda pair: [lock_rank(ch.model.__tablename__) for ch in pair[0].children]):
+        for ch in rec.children:
+            _replace_children(session, row_id, ch)
+    patches = sorted(((p, rec) for rec, _ in done for p in rec.patches),
+                     key=lambda pr: (lock_rank(pr[0].model.__tablename__), pr[0].zoho_id))
+    for patch, _ in patches:
+        _apply_patch(session, patch)
     return result
 
 

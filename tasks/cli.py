@@ -15,8 +15,25 @@ def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.group(help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
-def main() -> None:
+class _Command(click.Group):
+    """The console script's group: run as `zohosync`, a command first takes the stack's settings.
+
+    Only the process entry (`__call__`) arms this; an in-process `CliRunner` leaves the environment alone.
+    """
+
+    from_console = False
+
+    def __call__(self, *args, **kwargs):
+        self.from_console = True
+        return super().__call__(*args, **kwargs)
+
+
+@click.group(cls=_Command, help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
+@click.pass_context
+def main(ctx) -> None:
+    # `stack` decides sandbox mode itself and fills its children's environment; the others see what it sees.
+    if ctx.command.from_console and ctx.invoked_subcommand not in ("stack", "sandbox"):
+        see_the_stacks_settings()
     from models.logs import configure_logging
 
     configure_logging(level="WARNING")
@@ -62,6 +79,7 @@ def heal(as_json: bool) -> None:
         "heal.requeue_failed": h.requeue_failed,
         "heal.enqueue_orphans": h.enqueue_orphans,
         "heal.check_workers": h.check_workers,
+        "heal.purge_completed": h.purge_completed,
     }
     results = {name: job.run() for name, job in jobs.items()}
     if as_json:
@@ -79,11 +97,11 @@ _VERDICT_STYLE = {"healthy": "green", "warning": "yellow", "critical": "red", "e
                   "unknown": "dim"}
 
 
-@main.command(help="The health verdict (same as GET /api/zoho/dashboard/health). "
-                   "Exit code 0 healthy, 1 warning, 2 critical, 3 emergency.")
+@main.command(help="The health verdict (same as GET /api/zoho/dashboard/health). Exit code 0 healthy, "
+                   "1 degraded (warning), 2 unhealthy (critical or emergency), 3 unreachable (database or broker).")
 @click.option("--json", "as_json", is_flag=True, help="print the verdict as JSON")
 def health(as_json: bool) -> None:
-    from tasks.health import exit_code, health_report, human_seconds
+    from tasks.health import exit_code_for, health_report, human_seconds
 
     report = health_report()
     if as_json:
@@ -110,7 +128,7 @@ def health(as_json: bool) -> None:
             table.add_row("sync_delay.*", "[green]healthy[/]", "0 s", "", "nothing waiting: "
                           + ", ".join(n.removeprefix("sync_delay.") for n in idle))
         console.print(table)
-    sys.exit(exit_code(report["status"]))
+    sys.exit(exit_code_for(report))
 
 
 @main.group(help="Dead letters: list, retry, resolve.")
@@ -159,6 +177,9 @@ def dlq_retry(ids: tuple[int, ...], retry_all: bool) -> None:
     if not ids and not retry_all:
         raise click.UsageError("give dead-letter ids, or --all")
     result = retry_dead_letters(list(ids) or None, actor="cli")
+    if ids and not result["retried"]:
+        Console(stderr=True).print(f"[red]no unresolved dead letter with id {', '.join(map(str, ids))}[/red]")
+        sys.exit(1)
     console.print(f"[green]{result['retried']} event(s) back to pending[/green] (published {result['published']})")
 
 
@@ -170,6 +191,9 @@ def dlq_resolve(ids: tuple[int, ...], notes: str) -> None:
     from tasks.operations import resolve_dead_letters
 
     result = resolve_dead_letters(list(ids), notes, actor="cli")
+    if not result["resolved"]:
+        Console(stderr=True).print(f"[red]no unresolved dead letter with id {', '.join(map(str, ids))}[/red]")
+        sys.exit(1)
     console.print(f"[green]{result['resolved']} dead letter(s) resolved[/green]")
 
 
@@ -208,13 +232,13 @@ def _progress_runner(description: str, fn, *, quiet_stdout: bool = False):
 @click.option("--async", "run_async", is_flag=True, help="enqueue bulk.pull instead of running here")
 @click.option("--json", "as_json", is_flag=True)
 def pull(entity: str, full: bool, run_async: bool, as_json: bool) -> None:
-    from tasks.bulk import PullLocked, pull as pull_task, pull_entity
+    from tasks.bulk import PullLocked, pull as pull_task, pull_entity, pull_priority
     from zoho.entities import entity_names, get_entity
 
     if get_entity(entity) is None:
         raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
     if run_async:
-        result = pull_task.apply_async(args=[entity], kwargs={"full": full})
+        result = pull_task.apply_async(args=[entity], kwargs={"full": full}, priority=pull_priority(get_entity(entity)))
         if as_json:
             _print_json({"status": "queued", "task_id": result.id, "entity": entity, "full": full})
         else:
@@ -273,14 +297,19 @@ def reproject(entity: str | None, every: bool, as_json: bool) -> None:
         sys.exit(1)
 
 
-@main.command(help="Compare Zoho with the ERP for ENTITY; enqueue what is missing or stale, report differences.")
-@click.argument("entity")
+@main.command(help="Compare Zoho with the ERP for ENTITY (or --all); enqueue what is missing or stale, report differences.")
+@click.argument("entity", required=False)
+@click.option("--all", "every", is_flag=True, help="every entity with a Zoho list, one after another")
 @click.option("--json", "as_json", is_flag=True)
-def reconcile(entity: str, as_json: bool) -> None:
+def reconcile(entity: str | None, every: bool, as_json: bool) -> None:
     from tasks.bulk import PullLocked
     from tasks.reconcile import reconcile_entity
     from zoho.entities import entity_names, get_entity
 
+    if every:
+        sys.exit(_reconcile_all(as_json))
+    if entity is None:
+        raise click.UsageError("give an ENTITY, or --all")
     if get_entity(entity) is None:
         raise click.BadParameter(f"unknown entity; one of: {', '.join(entity_names())}", param_hint="ENTITY")
     try:
@@ -292,9 +321,9 @@ def reconcile(entity: str, as_json: bool) -> None:
     if as_json:
         _print_json(report)
     else:
-        colour = "green" if report["differences"] == 0 else "yellow"
+        colour = "green" if report.get("differences") == 0 else "yellow"
         console.print(_run_table(f"reconcile {entity}", report))
-        console.print(f"[{colour}]{report['differences']} difference(s)[/{colour}]")
+        console.print(f"[{colour}]{report.get('differences', 'unknown')} difference(s)[/{colour}]")
 
 
 @main.command(help="Download new or changed product images from Zoho now (content-addressed; a second run fetches nothing).")
@@ -315,6 +344,192 @@ def images(limit: int, as_json: bool) -> None:
     if summary["failed"] or summary["status"] != "completed":
         console.print(f"[yellow]{summary['failed']} failed (retried on the next run)"
                       + (f"; {summary['error']}" if summary.get("error") else "") + "[/yellow]")
+
+
+def _reconcile_all(as_json: bool) -> int:
+    """`reconcile --all`: every reconcilable entity in turn, then the Zoho-vs-ERP table; 1 if any was skipped."""
+    from tasks.bulk import PullLocked
+    from tasks.reconcile import latest_results, reconcilable, reconcile_entity
+
+    skipped = []
+    for name in reconcilable():
+        try:
+            _progress_runner(f"reconcile {name}", lambda cb, n=name: reconcile_entity(n, progress=cb),
+                             quiet_stdout=as_json)
+        except PullLocked:
+            skipped.append(name)
+    results = latest_results()
+    if as_json:
+        _print_json({"entities": results, "skipped": skipped})
+    else:
+        console.print(_compare_table(results))
+        if skipped:
+            console.print(f"[yellow]skipped (a pull was running): {', '.join(skipped)}[/yellow]")
+    return 1 if skipped else 0
+
+
+def _compare_table(results: list[dict]) -> Table:
+    table = Table(title="Zoho vs ERP")
+    for col in ("entity", "zoho", "erp", "missing", "stale", "extra", "match %", "last reconciled"):
+        table.add_column(col, justify="left" if col in ("entity", "last reconciled") else "right")
+    for r in results:
+        cells = ["-" if r[k] is None else str(r[k]) for k in ("zoho_count", "erp_count", "missing", "stale", "extra",
+                                                               "match_pct")]
+        table.add_row(r["entity"], *cells, (r["last_reconciled_at"] or "never")[:19])
+    return table
+
+
+@main.command(help="Zoho vs ERP per entity, as the last reconciliation found it (`reconcile --all` refreshes it).")
+@click.option("--json", "as_json", is_flag=True)
+def compare(as_json: bool) -> None:
+    from tasks.reconcile import latest_results
+
+    results = latest_results()
+    if as_json:
+        _print_json(results)
+    else:
+        console.print(_compare_table(results))
+
+
+@main.command(help="Error patterns: failed and dead events grouped by entity and error, with counts.")
+@click.option("--hours", default=24, show_default=True, help="look back this far")
+@click.option("--json", "as_json", is_flag=True)
+def errors(hours: int, as_json: bool) -> None:
+    from tasks.operations import error_patterns
+
+    rows = error_patterns(hours=hours)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"error patterns, last {hours} h")
+    for col in ("entity", "count", "dead", "error", "last seen"):
+        table.add_column(col, justify="right" if col in ("count", "dead") else "left")
+    for r in rows:
+        table.add_row(r["entity_type"], str(r["n"]), str(r["dead"]), r["error"][:100], r["last_seen"][:19])
+    console.print(table)
+
+
+@main.command(help="Recent pulls: entity, kind, status, API calls, fetched/changed/failed, duration.")
+@click.option("--limit", default=20, show_default=True)
+@click.option("--entity", default=None, help="only this entity's runs")
+@click.option("--json", "as_json", is_flag=True)
+def runs(limit: int, entity: str | None, as_json: bool) -> None:
+    from tasks.operations import recent_pulls
+
+    rows = recent_pulls(limit=limit, entity=entity)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title="recent pulls")
+    for col in ("id", "entity", "kind", "status", "calls", "fetched", "changed", "failed", "duration", "started"):
+        table.add_column(col, justify="left" if col in ("entity", "kind", "status", "started") else "right",
+                         no_wrap=col in ("entity", "status"))
+    for r in rows:
+        table.add_row(str(r["id"]), r["entity_type"], r["kind"], r["status"], str(r["api_calls"]), str(r["fetched"]),
+                      str(r["changed"]), str(r["failed"]), f"{(r['duration_ms'] or 0) / 1000:.1f} s",
+                      r["started_at"][:19])
+    console.print(table)
+
+
+@main.group(help="Alerts: list the open ones, acknowledge one.")
+def alerts() -> None:
+    pass
+
+
+@alerts.command("list")
+@click.option("--all", "show_all", is_flag=True, help="include cleared alerts")
+@click.option("--json", "as_json", is_flag=True)
+def alerts_list(show_all: bool, as_json: bool) -> None:
+    from tasks.operations import list_alerts
+
+    rows = list_alerts(include_cleared=show_all)
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"alerts ({len(rows)})")
+    for col in ("id", "check", "severity", "message", "raised", "acknowledged"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["id"]), r["check_name"], r["severity"], (r["message"] or "")[:80], r["raised_at"][:19],
+                      f"{r['acknowledged_at'][:19]} by {r['acknowledged_by']}" if r["acknowledged_at"] else "")
+    console.print(table)
+
+
+@alerts.command("ack")
+@click.argument("alert_id", type=int)
+@click.option("--note", default=None, help="what is being done about it (kept in the audit trail)")
+def alerts_ack(alert_id: int, note: str | None) -> None:
+    from tasks.operations import NotFoundError, acknowledge_alert
+
+    try:
+        result = acknowledge_alert(alert_id, actor="cli", note=note)
+    except NotFoundError as e:
+        Console(stderr=True).print(f"[red]{e}[/red]")
+        sys.exit(1)
+    console.print(f"[green]alert {result['id']} ({result['check_name']}) acknowledged[/green]")
+
+
+@main.group(help="Liveness probes for supervisors (systemd, Kubernetes): the exit status is the answer.")
+def probe() -> None:
+    pass
+
+
+@probe.command("worker", help="Exit 0 alive and consuming, 1 stuck (alive, nothing consumed for the window while "
+                              "its queues hold work), 2 not answering, 3 broker or database unreachable.")
+@click.argument("name")
+@click.option("--window", default=900, show_default=True, help="seconds without progress that count as stuck")
+@click.option("--json", "as_json", is_flag=True)
+def probe_worker(name: str, window: int, as_json: bool) -> None:
+    from tasks.watchdog import probe as probe_fn
+    from tasks.watchdog import probe_exit
+
+    results = probe_fn(name, window=window)
+    if as_json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        for r in results:
+            click.echo(f"{r.worker}: {r.status} ({r.reason})")
+    sys.exit(probe_exit(results))
+
+
+@main.command(help="Watch every worker and end one that is stuck so its supervisor restarts it (runs until stopped).")
+@click.option("--interval", default=60, show_default=True, help="seconds between rounds")
+@click.option("--window", default=900, show_default=True, help="seconds without progress that count as stuck")
+@click.option("--grace", default=30, show_default=True, help="seconds between SIGTERM and SIGKILL")
+@click.option("--once", is_flag=True, help="one round, print what was found and done, then exit")
+@click.option("--dry-run", is_flag=True, help="report, end nothing")
+def watchdog(interval: int, window: int, grace: int, once: bool, dry_run: bool) -> None:
+    import logging
+
+    from tasks.watchdog import watch, watch_once
+
+    if once or dry_run:
+        _print_json(watch_once(window=window, grace=grace, dry_run=dry_run))
+        return
+    logging.getLogger("tasks.watchdog").setLevel(logging.INFO)
+    watch(interval=interval, window=window, grace=grace)
+
+
+def see_the_stacks_settings() -> None:
+    """In sandbox mode, fill unset variables from `dev.env` exactly as the stack does for its children.
+
+    Beside a sandbox-mode stack the command then uses the same organisation id, credentials,
+    API host and coordination store as the stack: `zohosync pull` works and `zohosync health`
+    shows the same API budget as `/metrics`.
+    """
+    import os
+    from pathlib import Path
+
+    from dotenv import dotenv_values
+
+    from models.settings import get_settings, reset_settings
+
+    if not get_settings().sandbox_mode:
+        return
+    for key, value in dotenv_values(Path(__file__).resolve().parent.parent / "dev.env").items():
+        if value and not os.environ.get(key):
+            os.environ[key] = value
+    reset_settings()
 
 
 if __name__ == "__main__":

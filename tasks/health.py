@@ -737,7 +737,55 @@ def evaluate(*, workers: bool = True, full_probe: bool = False,
         check_workers(snap, worker_timeout, full=full_probe, max_age=worker_max_age)
     if zoho:
         check_zoho(snap)
+    check_operations(snap, budget=zoho)
     return snap
+
+
+# The seeds' extra thresholds: an operator's early warnings, below CONTRACT §7's levels.
+BUDGET_USED_PCT = {"warning": 90}
+PROCESSING_RATE_MIN = 10  # items/min; graded only while work waits
+RATE_WINDOW_MINUTES = 10
+STUCK_LOCK_SECONDS = {"warning": 30 * 60, "critical": 2 * 3600}
+
+
+def check_operations(snap: Snapshot, budget: bool = True) -> None:
+    """api_budget_used (% of the day's calls), processing_rate (items/min while work waits), stuck_locks (age)."""
+    if budget and snap.broker_ok:
+        try:
+            status = zoho_budget()
+        except Exception as e:  # noqa: BLE001 - unknown, never a crash
+            snap.add(Check("api_budget_used", None, BUDGET_USED_PCT, UNKNOWN, f"API budget unavailable ({type(e).__name__})"))
+        else:
+            total, used = status.get("daily_budget") or 0, status.get("used_today") or 0
+            pct = round(used * 100 / total, 1) if total > 0 else None
+            snap.add(Check("api_budget_used", pct, BUDGET_USED_PCT, graded(pct, BUDGET_USED_PCT),
+                           f"{used} of {total} API calls used today" if pct is not None else "no daily budget configured"))
+    if not snap.database_ok:
+        return
+    try:
+        with get_engine().begin() as conn:
+            conn.execute(text("SET LOCAL statement_timeout = '5s'"))
+            done = sum(completed_per_entity(conn, entity_list(list(snap.counts)), RATE_WINDOW_MINUTES).values())
+            oldest = conn.execute(text(
+                "SELECT extract(epoch FROM now() - min(updated_at)) FROM tds_sync_queue WHERE status = 'processing'"
+            )).scalar()
+    except SQLAlchemyError as e:
+        snap.add(Check("processing_rate", None, {"warning": f"< {PROCESSING_RATE_MIN}/min while work waits"}, UNKNOWN,
+                       f"query failed ({type(e).__name__})"))
+        return
+    rate = round(done / RATE_WINDOW_MINUTES, 1)
+    waiting = sum(c.get("pending", 0) + c.get("failed", 0) for c in snap.counts.values())
+    # "While work waits": something has waited longer than the window the rate is measured over,
+    # so a burst that just arrived (CONTRACT's 50-pending threshold covers it) is not called slow.
+    waited = max((e["delay_seconds"] for e in snap.entities.values()), default=0.0)
+    slow = waiting > 0 and waited > RATE_WINDOW_MINUTES * 60 and rate < PROCESSING_RATE_MIN
+    snap.add(Check("processing_rate", rate, {"warning": f"< {PROCESSING_RATE_MIN}/min while work waits"},
+                   "warning" if slow else "healthy",
+                   f"{rate} item(s)/min over {RATE_WINDOW_MINUTES} min; {waiting} waiting"))
+    age = float(oldest) if oldest is not None else 0.0
+    snap.add(Check("stuck_locks", int(age), STUCK_LOCK_SECONDS, graded(age, STUCK_LOCK_SECONDS),
+                   f"oldest claimed event held for {human_seconds(age)}" if oldest is not None
+                   else "no event is claimed", "seconds"))
 
 
 def health_report(**kwargs) -> dict[str, Any]:
@@ -746,5 +794,18 @@ def health_report(**kwargs) -> dict[str, Any]:
 
 
 def exit_code(status: str) -> int:
-    """0/1/2/3 for healthy/warning/critical/emergency."""
-    return RANK.get(status, 3)
+    """0/1/2 for healthy / degraded (warning) / unhealthy (critical, emergency); see `exit_code_for`."""
+    return min(RANK.get(status, 2), 2)
+
+
+EXIT_CODES = {0: "healthy", 1: "degraded (warning)", 2: "unhealthy (critical or emergency)",
+              3: "unreachable (database or broker)"}
+"""One vocabulary for the README, `zohosync health` and a supervisor reading the exit status."""
+
+
+def exit_code_for(report: dict[str, Any]) -> int:
+    """The exit status of a health report: 3 only when the database or the broker cannot be reached."""
+    checks = report.get("checks", {})
+    if any((checks.get(n) or {}).get("value") == "unreachable" for n in ("database", "broker")):
+        return 3
+    return exit_code(report.get("status", "critical"))

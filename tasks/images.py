@@ -53,6 +53,8 @@ DEFAULT_WORKERS = 4
 DEFAULT_LIMIT = 2000
 DEFAULT_MAX_SECONDS = 20 * 60
 """Stop submitting downloads after this long: at the bulk share of 100 calls/min that is ~1,600 images."""
+BUDGET_WAIT_SECONDS = 120.0
+"""How long one download waits for a call slot of the shared budget (as a pull does)."""
 RETRY_FREELY = 3
 """Consecutive failures retried on every run; later ones back off 1, 2, 4 … 24 hours."""
 LOCK_TTL_SECONDS = 3600
@@ -186,7 +188,9 @@ class ImageSync:
         if client is None:
             from zoho.client import ZohoClient
 
-            client = ZohoClient(pool_maxsize=max(2, workers))
+            # Like a pull, image downloads are background work: they wait for a call slot of the
+            # shared budget as long as a window takes to free one, instead of failing.
+            client = ZohoClient(pool_maxsize=max(2, workers), acquire_timeout=BUDGET_WAIT_SECONDS)
         self.client = client
         self.workers = max(1, workers)
         self.limit = max(0, limit)
@@ -199,6 +203,7 @@ class ImageSync:
         self._failed: list[dict[str, Any]] = []
         self._stop = threading.Event()
         self._abort_reason: str | None = None
+        self._budget_stop: str | None = None
 
     # -- bookkeeping ----------------------------------------------------------------------
     def _start_run(self) -> None:
@@ -271,11 +276,16 @@ class ImageSync:
             raise _Deferred()
         try:
             found = self.client.get_item_image(product.zoho_item_id, priority="bulk")
-        except (AuthError, RateLimited) as e:
+        except RateLimited as e:
+            # The call budget is spent for longer than a window's wait: not this picture's fault.
+            # Stop, and leave it and every other one (deferred, not failed) for the next run.
+            self._budget_stop = f"{type(e).__name__}: {e}"[:500]
+            self._stop.set()
+            raise _Deferred() from e
+        except AuthError as e:
             # Every other product would fail the same way: stop, and leave them for the next run.
-            if isinstance(e, AuthError) or (getattr(e, "retry_after", None) or 0) > 60:
-                self._abort_reason = f"{type(e).__name__}: {e}"[:500]
-                self._stop.set()
+            self._abort_reason = f"{type(e).__name__}: {e}"[:500]
+            self._stop.set()
             raise
         if found is None:
             return None
@@ -302,6 +312,8 @@ class ImageSync:
                 self.stats.api_calls = self.client.calls_made - calls_before
                 if status == "completed" and self._abort_reason:
                     status, error = "failed", f"stopped early: {self._abort_reason}"
+                elif status == "completed" and self._budget_stop:
+                    status, error = "rate_limited", f"waiting for the call budget: {self._budget_stop}"
                 self._finish_run(status, error, started)
         return self.summary(status, error)
 

@@ -75,7 +75,8 @@ def resolve_dead_letters(ids: list[int], notes: str, actor: str = "cli") -> dict
                  "WHERE id = ANY(:ids) AND resolved_at IS NULL"),
             {"ids": [int(i) for i in ids], "n": notes},
         ).rowcount
-        _audit(s, "dlq.resolve", actor, {"ids": ids, "notes": notes, "count": n})
+        if n:  # resolving nothing (unknown or already resolved ids) changes nothing, so audits nothing
+            _audit(s, "dlq.resolve", actor, {"ids": ids, "notes": notes, "count": n})
     return {"resolved": n}
 
 
@@ -103,3 +104,61 @@ def clear_completed(older_than_days: int, actor: str = "admin") -> dict:
         ).rowcount
         _audit(s, "clear", actor, {"older_than_days": older_than_days, "count": n})
     return {"cleared": n}
+
+
+# -- what operators ask first (the dashboard's JSON and the CLI read the same functions) ----------
+
+def error_patterns(hours: int = 24, limit: int = 50) -> list[dict]:
+    """Failures grouped by entity and error (the seeds' query): how often, how recently, in which state."""
+    with session_scope() as s:
+        rows = s.execute(text(
+            """
+            SELECT entity_type, left(coalesce(error_message, '(no message)'), 200) AS error, count(*) AS n,
+                   count(*) FILTER (WHERE status = 'dead') AS dead, min(updated_at) AS first_seen,
+                   max(updated_at) AS last_seen
+              FROM tds_sync_queue
+             WHERE status IN ('failed', 'dead') AND updated_at >= now() - make_interval(hours => :h)
+             GROUP BY 1, 2 ORDER BY n DESC, last_seen DESC LIMIT :limit
+            """), {"h": int(hours), "limit": int(limit)}).mappings().all()
+    return [{**r, "first_seen": r["first_seen"].isoformat(), "last_seen": r["last_seen"].isoformat()} for r in rows]
+
+
+def recent_pulls(limit: int = 50, entity: str | None = None) -> list[dict]:
+    """The latest runs of `tds_sync_runs`: entity, kind, status, calls, fetched/changed/failed, duration."""
+    with session_scope() as s:
+        rows = s.execute(text(
+            "SELECT id, entity_type, kind, status, api_calls, fetched, changed, skipped, failed, deleted, started_at, "
+            "finished_at, coalesce(duration_ms, (extract(epoch FROM now() - started_at) * 1000)::int) AS duration_ms, "
+            "error_message FROM tds_sync_runs WHERE (CAST(:e AS text) IS NULL OR entity_type = :e) "
+            "ORDER BY started_at DESC, id DESC LIMIT :n"), {"n": int(limit), "e": entity}).mappings().all()
+    return [{**r, "started_at": r["started_at"].isoformat(),
+             "finished_at": r["finished_at"].isoformat() if r["finished_at"] else None} for r in rows]
+
+
+def list_alerts(include_cleared: bool = False, limit: int = 100) -> list[dict]:
+    """Open alerts (and recently cleared ones on request), newest first, with who acknowledged them."""
+    with session_scope() as s:
+        rows = s.execute(text(
+            "SELECT id, check_name, severity, message, value, raised_at, cleared_at, acknowledged_at, acknowledged_by "
+            "FROM tds_alerts WHERE (:all OR cleared_at IS NULL) ORDER BY raised_at DESC LIMIT :n"),
+            {"all": include_cleared, "n": int(limit)}).mappings().all()
+    return [{k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in r.items()} for r in rows]
+
+
+class NotFoundError(LookupError):
+    """The lever names a row that does not exist (the CLI exits non-zero, the endpoint answers 404)."""
+
+
+def acknowledge_alert(alert_id: int, actor: str = "admin", note: str | None = None) -> dict:
+    """Mark an alert as seen by a person; acknowledging it again is a no-op. Raises `NotFoundError`."""
+    with session_scope() as s:
+        row = s.execute(text(
+            "UPDATE tds_alerts SET acknowledged_at = coalesce(acknowledged_at, now()), "
+            "acknowledged_by = coalesce(acknowledged_by, :actor) WHERE id = :i "
+            "RETURNING id, check_name, acknowledged_at, acknowledged_by"),
+            {"i": int(alert_id), "actor": actor}).mappings().first()
+        if row is None:
+            raise NotFoundError(f"no alert with id {alert_id}")
+        _audit(s, "alert.ack", actor, {"alert_id": alert_id, "check": row["check_name"], "note": note})
+    return {"id": row["id"], "check_name": row["check_name"], "acknowledged_at": row["acknowledged_at"].isoformat(),
+            "acknowledged_by": row["acknowledged_by"]}

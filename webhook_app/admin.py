@@ -49,3 +49,23 @@ def queue_clear():
     except (TypeError, ValueError):
         return jsonify({"status": "error", "error": "invalid", "message": "older_than_days must be an integer ≥ 0"}), 422
     return jsonify({"status": "ok", **clear_completed(days, actor="admin-api")})
+
+
+@bp.post("/alerts/<int:alert_id>/ack")
+@require_admin
+def alert_ack(alert_id: int):
+    """Acknowledge an alert. Optional JSON body `{"note": "..."}` (kept in the audit trail); 404 if unknown."""
+    from tasks.operations import NotFoundError, acknowledge_alert
+
+    raw = request.get_data(cache=True)
+    body = request.get_json(silent=True) if raw.strip() else {}
+    if not isinstance(body, dict):
+        return jsonify({"status": "error", "error": "invalid", "message": "the body must be a JSON object"}), 400
+    note = body.get("note")
+    if note is not None and (not isinstance(note, str) or len(note) > 500):
+        return jsonify({"status": "error", "error": "invalid", "message": "note must be text of at most 500 characters"}), 422
+    try:
+        result = acknowledge_alert(alert_id, actor="admin-api", note=note)
+    except NotFoundError as e:
+        return jsonify({"status": "error", "error": "not_found", "message": str(e)}), 404
+    return jsonify({"status": "ok", **result})

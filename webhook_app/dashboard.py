@@ -140,7 +140,11 @@ class Figures:
                 SELECT date_trunc('minute', now()) AS now_minute,
                        r.received_1h, r.received_24h, d.dead_1h, d.dead_24h,
                        (SELECT count(*) FROM tds_dead_letter_queue WHERE resolved_at IS NULL) AS dead_unresolved,
-                       (SELECT reltuples::bigint FROM pg_class WHERE oid = 'tds_sync_queue'::regclass) AS estimate
+                       -- reltuples is -1 (or stale) until ANALYZE; the statistics' live-row count is kept
+                       -- up to date by every insert and delete, and is just as free to read.
+                       GREATEST((SELECT reltuples::bigint FROM pg_class WHERE oid = 'tds_sync_queue'::regclass),
+                                (SELECT n_live_tup FROM pg_stat_user_tables
+                                  WHERE relid = 'tds_sync_queue'::regclass)) AS estimate
                   FROM (SELECT count(*) FILTER (WHERE created_at >= now() - interval '60 minutes') AS received_1h,
                                count(*) AS received_24h
                           FROM tds_sync_queue WHERE created_at >= now() - interval '1440 minutes') r,
@@ -327,7 +331,8 @@ def recent_failures(conn, limit: int = 20) -> list[dict[str, Any]]:
 
 def alerts(conn, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
     rows = conn.execute(text(
-        "SELECT id, check_name, severity, message, value, raised_at, cleared_at, notified_at FROM tds_alerts "
+        "SELECT id, check_name, severity, message, value, raised_at, cleared_at, notified_at, acknowledged_at, "
+        "acknowledged_by FROM tds_alerts "
         "ORDER BY (cleared_at IS NULL) DESC, raised_at DESC LIMIT :n"), {"n": limit}).mappings().all()
     rows = [jsonable(dict(r)) for r in rows]
     return {"open": [r for r in rows if r["cleared_at"] is None], "recent": [r for r in rows if r["cleared_at"]]}
@@ -484,6 +489,7 @@ def page_context() -> dict[str, Any]:
             ctx["dead_letters"] = dead_letters(conn)
             ctx["alerts"] = alerts(conn)
             ctx["shape_warnings"] = shape_warning_counts(conn)
+        ctx["ops"] = ops_data()
     except SQLAlchemyError as e:
         ctx["db_error"] = f"The database did not answer ({type(e).__name__})."
     if not ctx["db_error"]:
@@ -552,3 +558,46 @@ def utc_filter(value: Any) -> str:
         return ""
     when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
     return f"{when.astimezone(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC"
+
+
+# --------------------------------------------------------------------------- operator answers
+
+def ops_data() -> dict[str, Any]:
+    """What operators ask first: error patterns, recent pulls, Zoho vs ERP (the CLI reads the same functions)."""
+    from tasks.operations import error_patterns, recent_pulls
+    from tasks.reconcile import latest_results
+
+    return {"errors": error_patterns(hours=24, limit=20), "pulls": recent_pulls(limit=15),
+            "zoho_vs_erp": latest_results()}
+
+
+@bp.get(f"{API}/errors")
+@require_admin
+def error_pattern_list():
+    """Failed and dead events of the last `hours` (default 24) grouped by entity and error, with counts."""
+    from tasks.operations import error_patterns
+
+    hours = _int_arg("hours", 24, 1, 24 * 30)
+    return jsonify({"hours": hours, "patterns": error_patterns(hours=hours, limit=_int_arg("limit", 50, 1, 500))})
+
+
+@bp.get(f"{API}/pulls")
+@require_admin
+def pull_list():
+    """Recent runs of `tds_sync_runs`: entity, kind, status, calls, fetched/changed/failed, duration."""
+    from tasks.operations import recent_pulls
+    from zoho.entities import get_entity
+
+    entity = request.args.get("entity") or None
+    if entity is not None and get_entity(entity) is None and entity != "product-images":
+        return jsonify({"status": "error", "error": "unknown_entity", "message": f"no such entity {entity!r}"}), 404
+    return jsonify({"pulls": recent_pulls(limit=_int_arg("limit", 50, 1, 500), entity=entity)})
+
+
+@bp.get(f"{API}/zoho-vs-erp")
+@require_admin
+def zoho_vs_erp():
+    """Per entity, as the last reconciliation found it: counts, missing/stale/extra, match %, when."""
+    from tasks.reconcile import latest_results
+
+    return jsonify({"entities": latest_results()})

@@ -74,11 +74,19 @@ def _retry_after(response: requests.Response) -> float | None:
     return None
 
 
-def _row_modified(row: dict[str, Any]) -> dt.datetime | None:
-    try:
-        return to_datetime(row.get("last_modified_time"))
-    except ValueError:
-        return None
+def row_modified(row: dict[str, Any]) -> dt.datetime | None:
+    """A list row's version (`last_modified_time`, else `updated_time`); None when missing or unreadable.
+
+    Unreadable is the transformer's business (it raises a mapping error), not the pager's.
+    """
+    for name in ("last_modified_time", "updated_time"):
+        value = row.get(name)
+        if value not in (None, ""):
+            try:
+                return to_datetime(value)
+            except (TypeError, ValueError):
+                return None
+    return None
 
 
 class ZohoClient:
@@ -135,34 +143,43 @@ class ZohoClient:
         """GET one Zoho resource; the JSON body once its envelope says `code: 0`."""
         return self._call(service, path, params, priority)[1]
 
-    def iter_pages(self, source: ApiSource, since: dt.datetime | None = None, priority: str = "bulk",
-                   extra_params: dict[str, Any] | None = None) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
-        """Yield `(page_number, rows, page_context)` until Zoho says `has_more_page` is false.
+    def fetch_page(self, source: ApiSource, since: dt.datetime | None = None, page: int = 1, priority: str = "bulk",
+                   extra_params: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any], bool]:
+        """One page of a list: `(rows, page_context, more)`.
 
-        With `since`, lists that honour filters are asked for rows modified at or after
-        it, oldest first; lists that ignore them (Inventory `/bills`) are read whole
-        and the older rows dropped here. A row whose timestamp cannot be read is kept:
-        a needless re-sync is cheaper than a missed change.
+        With `since`, lists that honour filters are asked for rows modified at or after it
+        (oldest first where the list sorts); lists that ignore them (Inventory `/bills`) are
+        read whole and the older rows dropped here. A row whose timestamp cannot be read is
+        kept: a needless re-sync is cheaper than a missed change. `more` is Zoho's
+        `has_more_page`, except that an empty page never claims more: a misbehaving server
+        must not keep a pager going forever.
         """
         params: dict[str, Any] = {**source.params, "per_page": PER_PAGE}
         if since is not None and source.filters_honoured:
-            params.update(last_modified_time=format_since(since), sort_column="last_modified_time", sort_order="A")
+            params["last_modified_time"] = format_since(since)
+            if source.sortable:
+                params.update(sort_column="last_modified_time", sort_order="A")
         params.update(extra_params or {})  # may narrow the list or ask for smaller pages
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=dt.timezone.utc)
+        body = self.get(source.service, source.path, {**params, "page": page}, priority)
+        rows = source.rows_in(body) or []
+        context = body.get("page_context") or {}
+        if not isinstance(rows, list):
+            raise PermanentError(f"Zoho {source.service} GET {source.path}: '{source.list_key}' is not a list")
+        kept = rows
+        if since is not None and not source.filters_honoured:
+            kept = [r for r in rows if (row_modified(r) or since) >= since]
+        return kept, context, bool(context.get("has_more_page")) and bool(rows)
+
+    def iter_pages(self, source: ApiSource, since: dt.datetime | None = None, priority: str = "bulk",
+                   extra_params: dict[str, Any] | None = None) -> Iterator[tuple[int, list[dict[str, Any]], dict[str, Any]]]:
+        """Yield `(page_number, rows, page_context)` until Zoho says `has_more_page` is false (see `fetch_page`)."""
         page = 1
         while True:
-            body = self.get(source.service, source.path, {**params, "page": page}, priority)
-            rows = source.rows_in(body) or []
-            context = body.get("page_context") or {}
-            if not isinstance(rows, list):
-                raise PermanentError(f"Zoho {source.service} GET {source.path}: '{source.list_key}' is not a list")
-            kept = rows
-            if since is not None and not source.filters_honoured:
-                kept = [r for r in rows if (_row_modified(r) or since) >= since]
-            yield page, kept, context
-            # An empty page claiming more would loop forever on a misbehaving server.
-            if not context.get("has_more_page") or not rows:
+            rows, context, more = self.fetch_page(source, since, page, priority, extra_params)
+            yield page, rows, context
+            if not more:
                 return
             page += 1
 

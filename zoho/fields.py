@@ -24,14 +24,21 @@ def to_text(value: Any) -> str | None:
 
 
 def to_zoho_id(value: Any) -> str | None:
-    """Zoho ids as text; an integral JSON number is accepted and printed without exponent."""
+    """Zoho ids as text; an integral JSON number is accepted and printed without exponent.
+
+    Zoho ids are digit strings (18–19 digits in practice): anything else (`"abc"`) is refused,
+    so a malformed record is a 422 at the receiver, not a row keyed by garbage.
+    """
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, float):
         if not value.is_integer():
             raise ValueError(f"not an id: {value!r}")
         value = int(value)
-    return to_text(value)
+    text = to_text(value)
+    if text is not None and not (text.isascii() and text.isdigit() and len(text) <= 32):
+        raise ValueError(f"not a Zoho id (digits only): {text[:40]!r}")
+    return text
 
 
 def to_decimal(value: Any) -> Decimal | None:

@@ -66,3 +66,16 @@ def test_replace_drops_celerys_handler_so_each_record_is_one_line():
     assert celery_stream.getvalue() == ""
     assert our_stream.getvalue().count("hello") == 1
     assert len(logger.handlers) == 1
+
+
+def test_json_lines_keep_every_field_a_call_passes_with_text_redacted(secrets_env):
+    """A "zoho call failed" line keeps its status and error (the formatter once kept only its own list)."""
+    record = logging.LogRecord("zoho.client", logging.WARNING, __file__, 1, "zoho call failed", (), None)
+    for key, value in {"zoho_status": 500, "error_type": "TransientError", "attempt": 4, "zoho_path": "/items",
+                       "error": "HTTP 500 at https://x/?token=cs-7f3a9e1b2c"}.items():
+        setattr(record, key, value)
+    line = JsonFormatter().format(record)
+    body = json.loads(line)
+    assert (body["zoho_status"], body["error_type"], body["attempt"], body["zoho_path"]) == (
+        500, "TransientError", 4, "/items")
+    assert body["error"].startswith("HTTP 500") and "cs-7f3a9e1b2c" not in line

@@ -57,3 +57,19 @@ def test_a_batch_with_two_versions_of_one_record_keeps_the_newest(db):
     with session_scope() as s:
         apply_records(s, [_product(name="v2", lmt=T2), _product(name="v1", lmt=T1), _product("200", "B")])
     assert _row().name == "v2" and _row("200").name == "B"
+
+
+def test_a_stock_level_for_an_unknown_location_creates_its_warehouse_with_its_name(db):
+    """Bug: the placeholder warehouse stayed nameless until the hourly warehouses pull."""
+    from models.erp import Warehouse
+    from zoho.mapper import TransformContext
+    from zoho.transformers.stock import transform
+
+    item = {"item_id": "4600000000000000001", "last_modified_time": "2025-11-04T10:00:00+0300",
+            "locations": [{"location_id": "4600000000000000901", "location_name": "Riyadh Main",
+                           "location_stock_on_hand": "12", "location_available_stock": "10"}]}
+    with session_scope() as s:
+        apply_records(s, transform(item, TransformContext("stock")))
+    with session_scope() as s:
+        wh = s.execute(select(Warehouse).where(Warehouse.zoho_warehouse_id == "4600000000000000901")).scalar_one()
+        assert wh.name == "Riyadh Main" and wh.zoho_last_modified_at is None  # still a placeholder: the pull wins

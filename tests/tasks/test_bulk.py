@@ -6,6 +6,7 @@ test needs several pages.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import subprocess
@@ -14,15 +15,27 @@ import time
 
 import pytest
 
-import tasks.bulk as bulk
+from tasks import bulk
 from tasks.bulk import PullLocked, pull_entity
 from tasks.reconcile import reconcile_entity
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.support.procs import BIN, ROOT, child_env, wait_for
 from tests.tasks.bulk_support import (
-    SANDBOX_ENV, Zoho, calls_delta, drain, invoice_rows, lmt, point_client_at, product_rows, q, sandbox_invoices,
+    SANDBOX_ENV,
+    Zoho,
+    calls_delta,
+    customer_rows,
+    drain,
+    invoice_rows,
+    lmt,
+    point_client_at,
+    product_rows,
+    q,
+    sandbox_customers,
+    sandbox_invoices,
     sandbox_products,
 )
+from zoho import client as zoho_client
 from zoho.client import ZohoClient
 from zoho.entities import get_entity
 from zoho.errors import PermanentError, TransientError
@@ -90,7 +103,7 @@ def test_first_pull_of_products_records_every_item_and_the_erp_then_equals_the_s
     spent = calls_delta(before, zoho.calls())
 
     assert out["status"] == "completed"
-    assert spent == {ITEMS: math.ceil(len(items) / bulk.PER_PAGE)}  # the minimum: one list page
+    assert spent == {ITEMS: math.ceil(len(items) / zoho_client.PER_PAGE)}  # the minimum: one list page
     assert out["api_calls"] == sum(spent.values())
     assert out["fetched"] == len(items)
     assert out["changed_by"] == {"products": len(items), "stock": len(items)}  # stock rides the same pages
@@ -173,7 +186,7 @@ def test_after_a_few_edits_only_those_records_are_recorded_and_only_their_detail
 # -- 3. interrupted pulls resume from the cursor: no loss, no double work ------------------
 
 def test_a_pull_interrupted_after_two_pages_resumes_from_the_cursor(zoho, db, monkeypatch):
-    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)  # the client's pager is the only one
     items = zoho.records("products")
     with pytest.raises(TransientError):
         pull_entity("products", client=FailingClient(fail_on=3))
@@ -198,7 +211,7 @@ def test_a_pull_interrupted_after_two_pages_resumes_from_the_cursor(zoho, db, mo
 
 
 def test_an_interrupted_document_pull_never_fetches_a_recorded_detail_twice(zoho, db, monkeypatch):
-    monkeypatch.setattr(bulk, "PER_PAGE", 5)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)  # the client's pager is the only one
     invoices = zoho.records("invoices")
     assert len(invoices) > 10
     with pytest.raises(TransientError):
@@ -500,7 +513,13 @@ def test_the_pull_all_task_enqueues_one_pull_per_list(zoho, redis_client):
     out = bulk.pull_all.run()
     assert "stock" not in out["enqueued"]  # products' pages carry stock
     assert {"products", "customers", "vendors", "invoices"} <= set(out["enqueued"])
-    assert redis_client.llen("bulk") == len(out["enqueued"])
+    # Kombu's Redis transport keeps one list per priority step ("bulk", "bulk\x06\x166", …): catalog and
+    # contact pulls wait in the first-served list, document pulls in a later one.
+    first = [json.loads(m)["headers"]["argsrepr"] for m in redis_client.lrange("bulk", 0, -1)]
+    later = [json.loads(m)["headers"]["argsrepr"] for m in redis_client.lrange("bulk\x06\x166", 0, -1)]
+    assert len(first) + len(later) == len(out["enqueued"])
+    assert "['products']" in first and "['customers']" in first
+    assert "['invoices']" in later and "['products']" not in later
 
 
 def test_an_older_cursor_overlap_never_records_twice(zoho, db):
@@ -519,7 +538,7 @@ def test_an_older_cursor_overlap_never_records_twice(zoho, db):
 def test_a_pull_waits_for_call_slots_when_the_window_is_full_instead_of_failing(zoho, db, monkeypatch):
     from zoho.ratelimit import RateLimiter
 
-    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)  # the client's pager is the only one
     items = zoho.records("products")
     pages = math.ceil(len(items) / 9)  # keyset pages overlap by one row
     # 2 bulk calls per 1-second window: the pull needs several windows, so it must wait in them
@@ -538,7 +557,7 @@ def test_a_pull_waits_for_call_slots_when_the_window_is_full_instead_of_failing(
 def test_a_pull_stopped_by_the_daily_budget_keeps_what_it_recorded_and_the_next_one_resumes(zoho, db, monkeypatch):
     from zoho.ratelimit import RateLimiter
 
-    monkeypatch.setattr(bulk, "PER_PAGE", 10)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)  # the client's pager is the only one
     items = zoho.records("products")
     # a day's bulk budget of 2 calls: two pages, then the budget is spent until midnight
     limiter = RateLimiter(per_minute=1000, daily_budget=2, namespace="pull-day", bulk_daily_share=1.0)
@@ -608,3 +627,115 @@ def test_a_pulled_record_with_a_nul_character_is_counted_failed_and_holds_the_cu
     zoho.touch("products", bad, name="fixed name")  # Zoho corrected: the next pull takes it
     again = pull_entity("products")
     assert again["failed"] == 0 and bad in {e[0] for e in events(db, "products")}
+
+
+# -- 7. fair pulls: a chain of page tasks -----------------------------------------------------------
+
+def _take_bulk_message(redis_client) -> tuple[str, list, dict] | None:
+    """The next message a bulk worker would take (first-served priority list first), decoded."""
+    import base64
+
+    for key in ("bulk", "bulk\x06\x163", "bulk\x06\x166", "bulk\x06\x169"):
+        raw = redis_client.rpop(key)
+        if raw is not None:
+            msg = json.loads(raw)
+            args, kwargs, _ = json.loads(base64.b64decode(msg["body"]))
+            return msg["headers"]["task"], args, kwargs
+    return None
+
+
+def _work_bulk_queue(redis_client, limit: int = 2000) -> list[str]:
+    """Run bulk messages one at a time, as a one-slot worker would; the entity of each step run."""
+    ran = []
+    for _ in range(limit):
+        taken = _take_bulk_message(redis_client)
+        if taken is None:
+            return ran
+        name, args, kwargs = taken
+        task = {"bulk.pull": bulk.pull, "bulk.pull_page": bulk.pull_page}[name]
+        out = task.run(*args, **kwargs)
+        ran.append(out.get("entity") or name)
+    raise AssertionError("the bulk queue never emptied")
+
+
+def test_a_pull_task_does_one_page_and_chains_the_next_so_another_entitys_pull_starts_at_once(zoho, db, redis_client,
+                                                                                            monkeypatch):
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)
+    first = bulk.pull.run("products")
+    assert first["status"] == "running"  # one page done, the rest chained
+    (run,) = q(db, "SELECT id, page_state FROM tds_sync_runs WHERE entity_type = 'products'")
+    assert run.page_state["step"] == 1 and run.page_state["key_cursor"] > bulk.KEYSET_FLOOR.isoformat()
+    assert redis_client.llen("bulk") == 1  # the next page, not the whole pull, waits in the queue
+
+    other = bulk.pull.run("customers")  # asked for while the products pull runs: it starts now
+    assert other["status"] == "running"
+    order = _work_bulk_queue(redis_client)
+    assert set(order) == {"products", "customers"}
+    switches = sum(1 for a, b in itertools.pairwise(order) if a != b)
+    assert switches >= 4  # the two chains took turns, page by page
+    runs = q(db, "SELECT entity_type, status, page_state FROM tds_sync_runs ORDER BY id")
+    assert [(r.entity_type, r.status, r.page_state) for r in runs] == [("products", "completed", None),
+                                                                       ("customers", "completed", None)]
+    drain(db)
+    assert product_rows(db) == sandbox_products(zoho)
+
+
+def test_a_full_pull_chained_page_by_page_still_sweeps_deleted_records(zoho, db, redis_client, monkeypatch):
+    pull_entity("products")
+    drain(db)
+    gone = zoho.records("products")[3]["item_id"]
+    zoho.delete("products", gone)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 7)
+    bulk.pull.run("products", full=True)
+    _work_bulk_queue(redis_client)
+    (run,) = q(db, "SELECT status, deleted, page_state FROM tds_sync_runs WHERE kind = 'full'")
+    assert (run.status, run.deleted, run.page_state) == ("completed", 1, None)
+    assert q(db, "SELECT count(*) FROM tds_sync_run_seen")[0][0] == 0  # the seen ids go with the run
+    drain(db)
+    assert q(db, "SELECT is_active FROM products WHERE zoho_item_id = :z", z=gone) == [(False,)]
+
+
+def test_a_page_message_delivered_twice_runs_its_step_once(zoho, db, redis_client, monkeypatch):
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)
+    bulk.pull.run("products")
+    (run_id,) = q(db, "SELECT id FROM tds_sync_runs")[0]
+    before = zoho.calls()
+    assert bulk.pull_page.run(run_id, 1)["status"] == "running"
+    assert bulk.pull_page.run(run_id, 1)["status"] == "gone"  # the duplicate finds the step done
+    assert calls_delta(before, zoho.calls()) == {ITEMS: 1}
+
+
+def test_a_reconcile_task_runs_as_a_chain_and_stores_zoho_vs_erp(zoho, db, redis_client, monkeypatch):
+    pull_entity("customers")
+    drain(db)
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 10)
+    from tasks import reconcile
+
+    assert reconcile.reconcile.run("customers")["status"] == "running"
+    _work_bulk_queue(redis_client)
+    (row,) = q(db, "SELECT zoho_count, missing, stale, extra, match_pct FROM tds_reconcile_results")
+    assert (row.zoho_count, row.missing, row.stale, row.extra) == (len(zoho.records("customers")), 0, 0, 0)
+    assert str(row.match_pct) == "100.00"
+    latest = {r["entity"]: r for r in reconcile.latest_results()}
+    assert latest["customers"]["match_pct"] == "100.00" and latest["invoices"]["last_reconciled_at"] is None
+
+
+def test_a_chained_step_that_fails_transiently_runs_again_and_the_pull_completes(zoho, db, redis_client, monkeypatch):
+    """A sandbox (or Zoho) not answering for a moment costs a retry of the step, not the run."""
+    monkeypatch.setattr(zoho_client, "PER_PAGE", 5)
+    monkeypatch.setattr(bulk, "TRANSIENT_BACKOFF_SECONDS", 0)
+    original = zoho_client.ZohoClient.fetch_page
+    failures = iter([True, True])
+
+    def flaky(self, *args, **kwargs):
+        if next(failures, False):
+            raise TransientError("Zoho accounts server unreachable (ConnectionError)")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zoho_client.ZohoClient, "fetch_page", flaky)
+    assert bulk.pull.run("customers")["status"] == "retry"
+    _work_bulk_queue(redis_client)
+    (run,) = q(db, "SELECT status, page_state FROM tds_sync_runs")
+    assert (run.status, run.page_state) == ("completed", None)
+    drain(db)
+    assert customer_rows(db) == sandbox_customers(zoho)

@@ -179,7 +179,8 @@ def test_grading_and_exit_codes():
     assert graded(None, {"warning": 1}) == "healthy"
     assert graded(2, {"warning": 1, "critical": 2}) == "warning"
     assert graded(3, {"warning": 1, "critical": 2}) == "critical"
-    assert [exit_code(s) for s in ("healthy", "warning", "critical", "emergency")] == [0, 1, 2, 3]
+    # One vocabulary (README and CLI): 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable (exit_code_for).
+    assert [exit_code(s) for s in ("healthy", "warning", "critical", "emergency")] == [0, 1, 2, 2]
 
 
 def _cli_health(env: dict) -> tuple[int, dict]:

@@ -315,10 +315,26 @@ def test_a_spent_daily_budget_stops_the_run_and_leaves_the_rest_for_later(sandbo
     result = run(client=fast_client(limiter=limiter), workers=1)
 
     assert image_calls(sandbox) == 1
-    assert result["status"] == "failed" and "RateLimited" in result["error"]
-    assert (result["downloaded"], result["failed"], result["deferred"]) == (1, 1, 3)
+    # A budget stop is not an image failure: the run says it waits for budget, the rest is deferred.
+    assert result["status"] == "rate_limited" and "RateLimited" in result["error"]
+    assert (result["downloaded"], result["failed"], result["deferred"]) == (1, 0, 4)
+    assert q_failed_images(db) == 0  # no product starts a back-off for it
     later = run()  # a fresh budget: everything not stored is picked up
     assert (later["checked"], later["downloaded"]) == (4, 4)
+
+
+def test_downloads_wait_for_a_call_slot_as_long_as_a_pull_does():
+    from tasks.bulk import BULK_ACQUIRE_TIMEOUT
+    from tasks.images import BUDGET_WAIT_SECONDS
+
+    assert ImageSync().client.acquire_timeout == BUDGET_WAIT_SECONDS == BULK_ACQUIRE_TIMEOUT
+
+
+def q_failed_images(db) -> int:
+    from sqlalchemy import text
+
+    with db.connect() as c:
+        return c.execute(text("SELECT count(*) FROM products WHERE image_error IS NOT NULL")).scalar_one()
 
 
 # -- the task, the lock and the CLI -------------------------------------------------------------

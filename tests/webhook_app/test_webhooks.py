@@ -157,6 +157,7 @@ def test_form_without_jsonstring_is_400(client):
         ({"item": {"name": "no id"}}, "item_id"),
         ({"item": item(lmt="yesterday-ish")}, "last_modified_time"),
         ({"item": item(item_id={"nested": 1})}, "item_id"),
+        ({"item": item(item_id="abc")}, "item_id"),  # Zoho ids are digit strings
         (["item"], "item"),
     ],
 )
