@@ -87,7 +87,8 @@ task_default_routing_key = "maintenance"
 # Per-entity queues `sync.<entity>` are added from the entity registry in `tasks/__init__.py`.
 task_queues = [
     Queue("maintenance", Exchange("zohosync", type="direct"), routing_key="maintenance"),
-    Queue("bulk", Exchange("zohosync", type="direct"), routing_key="bulk"),
+    # RabbitMQ honours message priorities only on a queue declared with x-max-priority (tasks.bulk.pull_priority).
+    Queue("bulk", Exchange("zohosync", type="direct"), routing_key="bulk", queue_arguments={"x-max-priority": 10}),
 ]
 
 task_routes = {
