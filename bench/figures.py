@@ -83,8 +83,8 @@ def _request_file(directory: Path, name: str, entity: str, count: int, salt: int
     with path.open("wb") as f:
         for n in range(count):
             body = payloads.body(entity, n, salt)
-            sig = compute_signature(WEBHOOK_SECRET, [], body)
-            f.write(f"/api/zoho/webhooks/{entity}\t{sig}\t".encode() + body + b"\n")
+            sig = compute_signature(WEBHOOK_SECRET, [("entity", entity)], body)  # the signed entity binds it
+            f.write(f"/api/zoho/webhooks/{entity}?entity={entity}\t{sig}\t".encode() + body + b"\n")
     return path
 
 
@@ -369,7 +369,7 @@ def _e2e_one(cfg: Config, web_app: str, worker_app: str, queues: str | None, bac
     bodies = []
     for n in range(count):
         body = payloads.body("products", n, salt)
-        bodies.append((body, compute_signature(WEBHOOK_SECRET, [], body)))
+        bodies.append((body, compute_signature(WEBHOOK_SECRET, [("entity", "products")], body)))
     port = free_port()
     samples: list[int] = []
     with start_gunicorn(f"e2e-web-{worker_app}", web_app, port), start_worker(f"e2e-{worker_app}", worker_app, queues):
@@ -382,7 +382,7 @@ def _e2e_one(cfg: Config, web_app: str, worker_app: str, queues: str | None, bac
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        sent = _pace(f"http://127.0.0.1:{port}/api/zoho/webhooks/products", bodies, cfg.e2e_rate)
+        sent = _pace(f"http://127.0.0.1:{port}/api/zoho/webhooks/products?entity=products", bodies, cfg.e2e_rate)
         stop.set()
         sampler.join()
         with _engine().connect() as c:

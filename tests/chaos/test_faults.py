@@ -72,7 +72,8 @@ class Zoho:
 
     def send(self, item) -> None:
         zid, version, body = item
-        headers = {"Content-Type": "application/json", "X-Zoho-Webhook-Signature": sign(body)}
+        headers = {"Content-Type": "application/json",
+                   "X-Zoho-Webhook-Signature": sign(body, {"entity": "products"})}
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             try:
@@ -107,7 +108,7 @@ def test_every_accepted_event_completes_exactly_once_through_kills_and_restarts(
     worker = start_worker(env, "chaos1")
     beat = Process("beat", [str(Path(os.sys.executable).parent / "celery"), "-A", "tasks", "beat", "-l", "info",
                             "-s", str(tmp_path / "beat-schedule")], env)
-    zoho = Zoho(f"http://127.0.0.1:{port}/api/zoho/webhooks/products")
+    zoho = Zoho(f"http://127.0.0.1:{port}/api/zoho/webhooks/products?entity=products")
     bodies = _versions()
     faults: list[str] = []
 
