@@ -1,22 +1,24 @@
 """Bulk-sync levers over HTTP (ADMIN_TOKEN): start pulls, see how the last ones went."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from models.db import get_engine
 from tasks.bulk import pull, pull_all
 from tasks.publish import BROKER_ERRORS
-from webhook_app.auth import require_admin
+from webhook_app.auth import bad_body, json_body, require_admin
 from zoho.entities import entity_names, get_entity
 
 bp = Blueprint("bulk_sync", __name__, url_prefix="/api/zoho/bulk-sync")
 
 
-def _full_flag() -> bool:
-    body = request.get_json(silent=True) or {}
-    raw = body.get("full", request.args.get("full", False)) if isinstance(body, dict) else False
-    return raw is True or str(raw).lower() in ("1", "true", "yes")
+def _full_flag() -> bool | None:
+    """`{"full": true}` in the JSON body (false when absent); None when the body is unfit."""
+    body = json_body()
+    if body is None or not isinstance(body.get("full", False), bool):
+        return None
+    return body.get("full", False)
 
 
 def _enqueue(fn, *args, **kwargs):
@@ -30,10 +32,13 @@ def _enqueue(fn, *args, **kwargs):
 @bp.post("/sync-all")
 @require_admin
 def sync_all():
-    task_id, error = _enqueue(pull_all, full=_full_flag())
+    full = _full_flag()
+    if full is None:
+        return bad_body()
+    task_id, error = _enqueue(pull_all, full=full)
     if error:
         return jsonify({"status": "error", "error": "broker_unavailable", "message": error}), 503
-    return jsonify({"status": "queued", "task_id": task_id, "full": _full_flag()}), 202
+    return jsonify({"status": "queued", "task_id": task_id, "full": full}), 202
 
 
 @bp.get("/status")
@@ -65,7 +70,10 @@ def sync_entity(entity: str):
         return jsonify({"status": "error", "error": "unknown_entity", "message": f"no such entity {entity!r}"}), 404
     if not ent.sources:
         return jsonify({"status": "error", "error": "invalid", "message": f"{entity} has no API source"}), 422
-    task_id, error = _enqueue(pull, entity, full=_full_flag())
+    full = _full_flag()
+    if full is None:
+        return bad_body()
+    task_id, error = _enqueue(pull, entity, full=full)
     if error:
         return jsonify({"status": "error", "error": "broker_unavailable", "message": error}), 503
-    return jsonify({"status": "queued", "task_id": task_id, "entity": entity, "full": _full_flag()}), 202
+    return jsonify({"status": "queued", "task_id": task_id, "entity": entity, "full": full}), 202
