@@ -105,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
+    if not args.webhook_secret:  # `--webhook-secret ""` (an unset variable): the stack's secret, never none
+        args.webhook_secret = _from_settings().get("webhook_secret") or SandboxOptions().webhook_secret
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
     app = create_sandbox_app(
