@@ -98,3 +98,24 @@ def test_forty_slow_body_clients_do_not_stop_webhooks_or_healthz(receiver, db):
     failed = [r for r in results if r[1] not in (200, 202)]
     assert not failed, failed
     assert max(seconds for _, _, seconds in results) < 5.0  # generous: the bench reports the p99
+
+
+def test_a_chunked_body_over_one_mebibyte_is_413_not_truncated(receiver, db):
+    """Issue 14: without a Content-Length the body was cut at 1 MiB and the rest accepted."""
+    record = item(description="x" * (1024 * 1024))
+    body = json.dumps({"item": record}).encode()
+    params = {"entity": "products"}
+
+    def chunks(data: bytes):
+        for i in range(0, len(data), 65536):
+            yield data[i:i + 65536]
+
+    r = requests.post(f"{receiver['url']}/api/zoho/webhooks/products", params=params, data=chunks(body), timeout=30,
+                      headers={"Content-Type": "application/json",
+                               "X-Zoho-Webhook-Signature": sign(body, params, secret=receiver["secret"])})
+    assert r.status_code == 413 and r.json()["error"] == "too_large"
+    small = json.dumps({"item": item(description="y" * 200_000)}).encode()
+    r = requests.post(f"{receiver['url']}/api/zoho/webhooks/products", params=params, data=chunks(small), timeout=30,
+                      headers={"Content-Type": "application/json",
+                               "X-Zoho-Webhook-Signature": sign(small, params, secret=receiver["secret"])})
+    assert r.status_code == 202, r.text
