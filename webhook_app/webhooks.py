@@ -24,7 +24,6 @@ from models.events import make_event, record_event
 from models.settings import get_settings
 from tasks.publish import publish_event
 from webhook_app.signature import (
-    DELETE_EVENTS,
     ENTITY_PARAM,
     EVENT_PARAM,
     SIGNATURE_HEADER,

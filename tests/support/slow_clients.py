@@ -77,4 +77,4 @@ def legitimate_requests(port: int, count: int, secret: str, salt: int = 0, threa
 
 def p99(seconds: list[float]) -> float:
     ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
