@@ -20,4 +20,5 @@ install_log_masking(_settings)
 
 
 def post_fork(server, worker):
-    cooperative_psycopg()
+    if server.cfg.worker_class_str == "gevent":  # a command line may choose another worker class
+        cooperative_psycopg()

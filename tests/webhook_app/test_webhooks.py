@@ -311,3 +311,20 @@ def test_a_nul_character_anywhere_is_refused_with_422_naming_the_field_and_nothi
     assert r.json["error"] == "invalid" and "NUL" in r.json["message"]
     assert list(r.json["errors"])[0].startswith("item")
     assert _events(db) == []
+
+
+def test_an_unauthenticated_form_body_is_refused_before_it_is_parsed(client, db):
+    """Issue 14: the form was parsed (and its errors answered) before anyone was authenticated."""
+    r = client.post(URL, data=b"JSONString=%ff%fe&" + b"x=1&" * 5000,
+                    content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 401 and r.json["error"] == "unauthorized"
+    assert _events(db) == []
+
+
+@pytest.mark.parametrize("entity", ["pro\nducts", "x\r\n12:00:00 INFO forged"])
+def test_an_entity_name_with_control_characters_is_escaped_in_the_answer_and_the_log(client, caplog, entity):
+    from urllib.parse import quote
+
+    r = client.post("/api/zoho/webhooks/" + quote(entity), data=b"{}", content_type="application/json")
+    assert r.status_code == 404 and "\n" not in r.json["message"]
+    assert all("\n" not in str(getattr(rec, "entity", "")) for rec in caplog.records)
