@@ -104,6 +104,7 @@ def test_the_receiver_binds_loopback_unless_web_address_says_otherwise(env):
     env.setenv("WEB_PORT", "8123")
     conf = _receiver_config(env)
     assert conf["bind"] == ["127.0.0.1:8123"] and conf["worker_class"] == "gevent"
+    assert conf["control_socket"].startswith(os.environ["ZOHOSYNC_RUN_DIR"])  # not a path shared in $HOME
     env.setenv("WEB_ADDRESS", "0.0.0.0")
     assert _receiver_config(env)["bind"] == ["0.0.0.0:8123"]
 

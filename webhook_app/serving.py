@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from pathlib import Path
 
 from models.settings import Settings
 
@@ -66,6 +67,9 @@ def gunicorn_settings(s: Settings) -> dict[str, object]:
         "limit_request_field_size": 8190,
         "accesslog": os.environ.get("WEB_ACCESS_LOG", "-"),
         "errorlog": os.environ.get("WEB_ERROR_LOG", "-"),
+        # gunicorn ≥ 25.1's control socket (it can stop and resize the server): this checkout's, per port, 0600 —
+        # not one path in $HOME shared by every gunicorn of the user. Older gunicorns ignore the name.
+        "control_socket": str(Path(s.run_dir) / f"gunicorn-{s.web_port}.ctl"),
     }
 
 
