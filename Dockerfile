@@ -29,30 +29,17 @@ FROM base AS app
 COPY --from=source /src /app
 RUN pip install --no-deps . \
  && useradd --system --uid 10001 --user-group --home-dir /app --no-create-home --shell /usr/sbin/nologin zohosync \
- && mkdir -p /data /app/var/images \
- && chown -R zohosync:zohosync /data /app/var
+ && mkdir -p /data /app/var/images /app/.run \
+ && chown -R zohosync:zohosync /data /app/var /app/.run \
+ && chmod 0700 /app/.run
 
-# Sandbox mode (no Zoho credentials): settings still unset are filled from dev.env (its
-# insecure development values), with the API and accounts hosts pointed at the sandbox
-# service, the way `make run` does it. With credentials, dev.env is never read and the
+# Sandbox mode (no Zoho credentials): models.settings makes random secrets in /app/.run (a volume
+# shared by the services) and points the API hosts at ZOHOSYNC_SANDBOX_URL. With credentials the
 # sandbox service exits at once.
 COPY --chmod=0755 <<'EOF' /usr/local/bin/zohosync-entrypoint
 #!/bin/sh
 set -eu
-if [ -z "${ZOHO_CLIENT_ID:-}" ] || [ -z "${ZOHO_CLIENT_SECRET:-}" ] || [ -z "${ZOHO_REFRESH_TOKEN:-}" ]; then
-    if [ -n "${ZOHOSYNC_SANDBOX_URL:-}" ]; then
-        : "${ZOHO_API_BASE_URL:=$ZOHOSYNC_SANDBOX_URL}" "${ZOHO_ACCOUNTS_URL:=$ZOHOSYNC_SANDBOX_URL}"
-        export ZOHO_API_BASE_URL ZOHO_ACCOUNTS_URL
-    fi
-    while IFS= read -r line || [ -n "$line" ]; do
-        case "$line" in ''|'#'*) continue ;; esac
-        key=${line%%=*}
-        eval "current=\${$key:-}"
-        [ -n "$current" ] || export "$line"
-    done < /app/dev.env
-    # the sandbox signs its webhooks with the receiver's secret
-    [ -n "${SANDBOX_WEBHOOK_SECRET:-}" ] || export SANDBOX_WEBHOOK_SECRET="$ZOHO_WEBHOOK_SECRET"
-elif [ "${1:-}" = zohosync ] && [ "${2:-}" = sandbox ]; then
+if [ -n "${ZOHO_CLIENT_ID:-}" ] && [ "${1:-}" = zohosync ] && [ "${2:-}" = sandbox ]; then
     echo "Zoho credentials are configured: the sandbox is not needed; exiting." >&2
     exit 0
 fi
@@ -64,6 +51,8 @@ EOF
 USER zohosync
 EXPOSE 8000 5555 8765
 ENTRYPOINT ["zohosync-entrypoint"]
+# gunicorn.conf.py sets the rest; in a container the receiver listens on its interface (publish with care)
+ENV WEB_ADDRESS=0.0.0.0
 CMD ["gunicorn", "webhook_app.wsgi:app"]
 
 # The Zoho sandbox, for development and demos only (compose's `sandbox` service).

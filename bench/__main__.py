@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.common import configure_env
 
-NAMES = ("ingest", "worker", "e2e", "burst", "pull", "dashboard")
+NAMES = ("ingest", "worker", "e2e", "burst", "pull", "dashboard", "slowclients")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -83,8 +83,8 @@ def _request_file(directory: Path, name: str, entity: str, count: int, salt: int
     with path.open("wb") as f:
         for n in range(count):
             body = payloads.body(entity, n, salt)
-            sig = compute_signature(WEBHOOK_SECRET, [], body)
-            f.write(f"/api/zoho/webhooks/{entity}\t{sig}\t".encode() + body + b"\n")
+            sig = compute_signature(WEBHOOK_SECRET, [("entity", entity)], body)  # the signed entity binds it
+            f.write(f"/api/zoho/webhooks/{entity}?entity={entity}\t{sig}\t".encode() + body + b"\n")
     return path
 
 
@@ -369,7 +369,7 @@ def _e2e_one(cfg: Config, web_app: str, worker_app: str, queues: str | None, bac
     bodies = []
     for n in range(count):
         body = payloads.body("products", n, salt)
-        bodies.append((body, compute_signature(WEBHOOK_SECRET, [], body)))
+        bodies.append((body, compute_signature(WEBHOOK_SECRET, [("entity", "products")], body)))
     port = free_port()
     samples: list[int] = []
     with start_gunicorn(f"e2e-web-{worker_app}", web_app, port), start_worker(f"e2e-{worker_app}", worker_app, queues):
@@ -382,7 +382,7 @@ def _e2e_one(cfg: Config, web_app: str, worker_app: str, queues: str | None, bac
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
-        sent = _pace(f"http://127.0.0.1:{port}/api/zoho/webhooks/products", bodies, cfg.e2e_rate)
+        sent = _pace(f"http://127.0.0.1:{port}/api/zoho/webhooks/products?entity=products", bodies, cfg.e2e_rate)
         stop.set()
         sampler.join()
         with _engine().connect() as c:
@@ -583,4 +583,45 @@ def dashboard(cfg: Config) -> list[Figure]:
     return figures
 
 
-ALL = {"ingest": ingest, "worker": worker, "e2e": e2e, "burst": burst, "pull": full_pull, "dashboard": dashboard}
+# -- 7. slow clients ---------------------------------------------------------------------------
+
+SLOW_CLIENTS = 40
+"""Connections that send their headers and trickle the body (issue 14: 40 of them took the old receiver down)."""
+GTHREAD_FLOOR = ["-w", "2", "-k", "gthread", "--threads", "8"]
+"""The receiver's configuration before gunicorn.conf.py: threads a slow body holds."""
+
+
+def _slow_clients_p99(name: str, extra_args: list[str], requests_count: int, salt: int) -> dict[str, Any]:
+    from tests.support.slow_clients import legitimate_requests, p99, slow_body_connections
+
+    port = free_port()
+    # As shipped: `gunicorn webhook_app.wsgi:app` with nothing but gunicorn.conf.py; the floor adds its flags.
+    with Proc(name, [str(BIN / "gunicorn"), *extra_args, "webhook_app.wsgi:app"],
+              {**os.environ, "WEB_PORT": str(port)}) as proc:
+        wait_http(f"http://127.0.0.1:{port}/healthz", proc)
+        legitimate_requests(port, 20, WEBHOOK_SECRET, salt=salt + 1000, timeout=5)  # warm: pools, connections
+        with slow_body_connections(port, SLOW_CLIENTS):
+            time.sleep(1.0)
+            results = legitimate_requests(port, requests_count, WEBHOOK_SECRET, salt=salt, timeout=5)
+    answered = [seconds for _, status, seconds in results if status in (200, 202)]
+    failed = len(results) - len(answered)
+    # an unanswered request counts at the client's timeout: the p99 cannot hide it
+    worst = [seconds if status in (200, 202) else max(seconds, 5.0) for _, status, seconds in results]
+    return {"p99_s": p99(worst), "answered": len(answered), "failed": failed, "requests": len(results)}
+
+
+def slow_clients(cfg: Config) -> list[Figure]:
+    """p99 of /healthz and signed webhooks while 40 slow-body connections are open, beside the old gthread setup."""
+    reset_state()
+    count = 60 if cfg.worker_events < 1000 else 200
+    ours = _slow_clients_p99("slow-ours", [], count, salt=1)
+    floor = _slow_clients_p99("slow-gthread", GTHREAD_FLOOR, count, salt=2)
+    return [Figure(f"{SLOW_CLIENTS} slow-body clients: p99 of /healthz + webhooks ({ours['failed']} of {count} failed; "
+                   f"gthread floor: {floor['failed']} failed)",
+                   _ms(ours["p99_s"]), _ms(floor["p99_s"]), _ratio(ours["p99_s"], floor["p99_s"]),
+                   "p99 < 1 s, none failed", ours["p99_s"] < 1.0 and not ours["failed"],
+                   {"ours": ours, "gthread_floor": floor})]
+
+
+ALL = {"ingest": ingest, "worker": worker, "e2e": e2e, "burst": burst, "pull": full_pull, "dashboard": dashboard,
+       "slowclients": slow_clients}

@@ -83,12 +83,21 @@ def extras(record: logging.LogRecord) -> dict:
     return out
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """Control characters escaped (`\\n`, `\\x1b`): outside text can never forge a line of the text log."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+
+
 class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         ctx = " ".join(f"{k}={getattr(record, k)}" for k in _CONTEXT_KEYS if getattr(record, k, None) is not None)
-        base = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: {redact(record.getMessage())}"
+        message = one_line(redact(record.getMessage()))
+        base = f"{self.formatTime(record, '%H:%M:%S')} {record.levelname:<7} {record.name}: {message}"
         if ctx:
-            base += f"  [{ctx}]"
+            base += f"  [{one_line(redact(ctx))}]"
         if record.exc_info:
             base += "\n" + redact(self.formatException(record.exc_info))
         return base

@@ -15,25 +15,10 @@ def _print_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-class _Command(click.Group):
-    """The console script's group: run as `zohosync`, a command first takes the stack's settings.
-
-    Only the process entry (`__call__`) arms this; an in-process `CliRunner` leaves the environment alone.
-    """
-
-    from_console = False
-
-    def __call__(self, *args, **kwargs):
-        self.from_console = True
-        return super().__call__(*args, **kwargs)
-
-
-@click.group(cls=_Command, help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
-@click.pass_context
-def main(ctx) -> None:
-    # `stack` decides sandbox mode itself and fills its children's environment; the others see what it sees.
-    if ctx.command.from_console and ctx.invoked_subcommand not in ("stack", "sandbox"):
-        see_the_stacks_settings()
+@click.group(help="zohosync — keep the ERP database in step with Zoho Books and Inventory.")
+def main() -> None:
+    # Beside a sandbox-mode stack every command sees the stack's settings: models.settings gives each
+    # process of a checkout the same sandbox secrets, organisation and hosts (.run/sandbox-secrets.env).
     from models.logs import configure_logging
 
     configure_logging(level="WARNING")
@@ -508,28 +493,6 @@ def watchdog(interval: int, window: int, grace: int, once: bool, dry_run: bool) 
         return
     logging.getLogger("tasks.watchdog").setLevel(logging.INFO)
     watch(interval=interval, window=window, grace=grace)
-
-
-def see_the_stacks_settings() -> None:
-    """In sandbox mode, fill unset variables from `dev.env` exactly as the stack does for its children.
-
-    Beside a sandbox-mode stack the command then uses the same organisation id, credentials,
-    API host and coordination store as the stack: `zohosync pull` works and `zohosync health`
-    shows the same API budget as `/metrics`.
-    """
-    import os
-    from pathlib import Path
-
-    from dotenv import dotenv_values
-
-    from models.settings import get_settings, reset_settings
-
-    if not get_settings().sandbox_mode:
-        return
-    for key, value in dotenv_values(Path(__file__).resolve().parent.parent / "dev.env").items():
-        if value and not os.environ.get(key):
-            os.environ[key] = value
-    reset_settings()
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from models import coord
 from models.db import get_engine
 from tasks import app
-from zoho.errors import AuthError, RateLimited, SyncError
+from zoho.errors import AuthError, PermanentError, RateLimited, SyncError
 
 log = logging.getLogger(__name__)
 
@@ -274,6 +274,9 @@ class ImageSync:
         """`(sha, url, written)` of the item's picture, or None when Zoho has none. Runs on a pool thread."""
         if self._stop.is_set():
             raise _Deferred()
+        if not (product.zoho_item_id.isascii() and product.zoho_item_id.isdigit()):
+            # a Zoho id is digits: anything else (`..`, `1/../x`) must never shape the image URL's path
+            raise PermanentError(f"not a Zoho item id: {product.zoho_item_id[:40]!r}")
         try:
             found = self.client.get_item_image(product.zoho_item_id, priority="bulk")
         except RateLimited as e:

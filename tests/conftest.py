@@ -50,6 +50,11 @@ os.environ.update(
         "ADMIN_TOKEN": TEST_ADMIN_TOKEN,
         "ZOHOSYNC_ENV_FILE": "/nonexistent/.env",
         "ZOHOSYNC_LOG_FORMAT": os.environ.get("ZOHOSYNC_LOG_FORMAT", "text"),
+        # A sandbox started as a process (`python -m zoho_sandbox`) keeps the published OAuth client the
+        # tests log in with, instead of this checkout's random sandbox-mode one (models.settings).
+        "SANDBOX_CLIENT_ID": "sandbox-client-id",
+        "SANDBOX_CLIENT_SECRET": "sandbox-client-secret",
+        "SANDBOX_REFRESH_TOKEN": "sandbox-refresh-token",
     }
 )
 

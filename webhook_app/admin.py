@@ -1,25 +1,22 @@
 """Admin levers over HTTP: retry failed/dead events, clear old completed ones (ADMIN_TOKEN)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 
 from tasks.operations import clear_completed, retry_events
-from webhook_app.auth import require_admin
+from webhook_app.auth import bad_body, json_body, require_admin
 from zoho.entities import get_entity
 
 bp = Blueprint("admin", __name__, url_prefix="/api/zoho/admin")
-
-
-def _body() -> dict:
-    data = request.get_json(silent=True)
-    return data if isinstance(data, dict) else {}
 
 
 @bp.post("/queue/retry")
 @require_admin
 def queue_retry():
     """Body: `{"ids": [..]}`, or `{"entity": "products"}`, or `{"all": true}`; optional `"statuses"`."""
-    body = _body()
+    body = json_body()
+    if body is None:
+        return bad_body()
     ids = body.get("ids")
     entity = body.get("entity")
     statuses = body.get("statuses") or ["failed", "dead"]
@@ -39,14 +36,17 @@ def queue_retry():
 @require_admin
 def queue_clear():
     """Body: `{"older_than_days": N}` (or `days`; default 30): deletes completed events older than that."""
-    body = _body()
-    days = next((v for v in (body.get("older_than_days"), body.get("days"), request.args.get("older_than_days"),
-                             request.args.get("days")) if v is not None), 30)
+    body = json_body()
+    if body is None:
+        return bad_body()
+    days = next((v for v in (body.get("older_than_days"), body.get("days")) if v is not None), 30)
     try:
+        if isinstance(days, bool) or (isinstance(days, float) and not days.is_integer()):
+            raise ValueError
         days = int(days)
         if days < 0:
             raise ValueError
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return jsonify({"status": "error", "error": "invalid", "message": "older_than_days must be an integer ≥ 0"}), 422
     return jsonify({"status": "ok", **clear_completed(days, actor="admin-api")})
 

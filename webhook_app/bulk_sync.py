@@ -10,13 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from sqlalchemy import text
 
 from models.db import get_engine
 from tasks.bulk import pull, pull_all, pull_priority, pull_since
 from tasks.publish import BROKER_ERRORS
-from webhook_app.auth import require_admin
+from webhook_app.auth import bad_body, json_body, require_admin
 from zoho.entities import entity_names, get_entity
 
 bp = Blueprint("bulk_sync", __name__, url_prefix="/api/zoho/bulk-sync")
@@ -41,16 +41,15 @@ def _truthy(raw: Any) -> bool:
 
 def _options(allowed: set[str]) -> tuple[dict[str, Any] | None, Any]:
     """The body's options, or (None, a 400 answer) naming what cannot be honoured."""
-    raw = request.get_data(cache=True)
-    body = request.get_json(silent=True) if raw.strip() else {}
-    if body is None or not isinstance(body, dict):
-        return None, (jsonify({"status": "error", "error": "invalid", "message": "the body must be a JSON object"}), 400)
+    body = json_body()
+    if body is None:
+        return None, bad_body()
     refused = sorted(k for k in body if k in REFUSED or k not in allowed)
     if refused:
         return None, (jsonify({"status": "error", "error": "unsupported_options", "options": refused,
                                "message": f"not supported here: {', '.join(refused)} (a pull reads every record; "
                                           f"accepted: {', '.join(sorted(allowed))})"}), 400)
-    full = _truthy(body.get("full", request.args.get("full", False)))
+    full = _truthy(body.get("full", False))
     if "incremental" in body:
         full = not _truthy(body["incremental"])
     since = None

@@ -2,9 +2,8 @@
 
 Everything needs ADMIN_TOKEN — the health endpoint included, because its messages name
 entities, volumes and failures (a monitor sends the token as `Authorization: Bearer`).
-The page accepts `?admin_token=` once (or the login form), turns it into an HttpOnly,
-SameSite=Strict cookie and redirects to drop it from the URL, so the token never sits in
-the page, in the address bar or in JavaScript. Every query is answered by an index (see
+A person signs in with the page's POST form, which sets an opaque session cookie
+(`webhook_app.auth`): the token never sits in a URL, the page, a log or JavaScript. Every query is answered by an index (see
 `tasks.health`); nothing counts the whole mirror, so the page stays fast on millions of
 rows. All text that came from outside (error messages, ids) reaches the page through
 Jinja's autoescaping and a strict Content-Security-Policy.
@@ -12,12 +11,12 @@ Jinja's autoescaping and a strict Content-Security-Policy.
 from __future__ import annotations
 
 import datetime as dt
-import hmac
 import logging
 import secrets
 from typing import Any
 
 from flask import Blueprint, g, jsonify, make_response, redirect, render_template, request, url_for
+from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -41,7 +40,16 @@ from tasks.health import (
     zoho_budget,
     zoho_token_status,
 )
-from webhook_app.auth import admin_ok, require_admin
+from webhook_app.auth import (
+    admin_ok,
+    clear_session_cookie,
+    cross_site_refusal,
+    end_session,
+    require_admin,
+    set_session_cookie,
+    start_session,
+    token_matches,
+)
 
 log = logging.getLogger(__name__)
 bp = Blueprint("dashboard", __name__, template_folder="templates")
@@ -51,8 +59,6 @@ MAX_PER_PAGE = 200
 DEFAULT_PER_PAGE = 50
 MAX_OFFSET = 50_000
 """Deeper pages would scan too far; narrow with `since`/`until` instead."""
-COOKIE = "admin_token"
-COOKIE_MAX_AGE = 12 * 3600
 REFRESH_SECONDS = 10
 HISTORY_HOURS = 6
 HISTORY_BUCKET_MINUTES = 10
@@ -404,17 +410,6 @@ def alert_list():
 
 # --------------------------------------------------------------------------- the page
 
-def _token_matches(given: str | None) -> bool:
-    expected = get_settings().admin_token
-    return bool(expected and given and hmac.compare_digest(given.encode(), expected.encode()))
-
-
-def _with_token_cookie(response, token: str):
-    response.set_cookie(COOKIE, token, max_age=COOKIE_MAX_AGE, httponly=True, samesite="Strict",
-                        secure=request.is_secure, path="/")
-    return response
-
-
 def _secure(response):
     """A strict CSP (inline code only with this response's nonce), no framing, no caching, no referrer."""
     nonce = g.get("csp_nonce", "")
@@ -423,7 +418,8 @@ def _secure(response):
         "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "no-referrer"
+    # same-origin: no URL leaves for another site, and the browser still sends this page's Origin on its POSTs
+    response.headers["Referrer-Policy"] = "same-origin"
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -437,26 +433,32 @@ def _login(status: int, error: str | None = None):
 
 @bp.post("/dashboard/login")
 def login():
-    token = request.form.get("admin_token", "")
-    if not _token_matches(token):
+    """Token in a POST body (never a URL), checked before anything else is parsed; a session cookie back."""
+    if request.headers.get("Origin") and cross_site_refusal() is not None:
+        return _login(403, "Sign in from this page.")
+    if request.mimetype != "application/x-www-form-urlencoded" or (request.content_length or 0) > 4096:
+        return _login(400, "Sign in with the form.")
+    if not token_matches(request.form.get("admin_token", "")):
         return _login(401, "That is not the admin token.")
-    return _secure(_with_token_cookie(redirect(url_for("dashboard.page"), code=303), token))
+    try:
+        session_id = start_session()
+    except RedisError:
+        return _login(503, "The session store (Redis) did not answer; try again.")
+    return _secure(set_session_cookie(redirect(url_for("dashboard.page"), code=303), session_id))
 
 
 @bp.post("/dashboard/logout")
 def logout():
-    response = redirect(url_for("dashboard.page"), code=303)
-    response.delete_cookie(COOKIE, path="/", samesite="Strict", httponly=True)
-    return _secure(response)
+    """Revokes the session server-side (a copied cookie stops working too)."""
+    refused = cross_site_refusal()
+    if refused is not None:
+        return refused
+    end_session()
+    return _secure(clear_session_cookie(redirect(url_for("dashboard.page"), code=303)))
 
 
 @bp.get("/dashboard")
 def page():
-    given = request.args.get("admin_token")
-    if given is not None:
-        if not _token_matches(given):
-            return _login(401, "That is not the admin token.")
-        return _secure(_with_token_cookie(redirect(url_for("dashboard.page"), code=303), given))
     if not admin_ok():
         return _login(401)
     g.csp_nonce = secrets.token_urlsafe(16)

@@ -4,6 +4,18 @@ Signature (the scheme Zoho documents for signed webhooks): HMAC-SHA256 keyed wit
 secret over S = every query parameter — and, for a form-encoded body, every form field —
 sorted by key and concatenated as `key1value1key2value2…`, followed by the raw body bytes
 when the body is JSON. Zoho does not say hex or base64, so both are accepted.
+
+What an event does is bound to what authenticated it (docs/security.md, "What is signed"):
+- the operation is `delete` only when the query parameter `event` says so (deleted, delete,
+  removed); on a signed request the query is inside the signature, so a replay cannot turn an
+  upsert into a delete. The unsigned hints — the `DELETE` method, the `X-Zoho-Event` header —
+  count only on a request authenticated by the shared token, and only when the operator set
+  `ZOHO_WEBHOOK_TRUST_UNSIGNED_HINTS=true`; otherwise they are ignored;
+- the entity: an entity with its own secret (`ZOHO_WEBHOOK_SECRET_<ENTITY>`) accepts only that
+  secret, so nothing signed for another entity verifies there. Under the shared secret a signed
+  request must name its entity in its signed bytes: a query parameter `entity=<route entity>`,
+  or a body whose record key belongs to this entity alone (`invoice` can only mean invoices,
+  while `item` is both products and stock, and `contact` both customers and vendors).
 """
 from __future__ import annotations
 
@@ -61,3 +73,22 @@ def token_valid(secret: str, candidates: Iterable[str | None]) -> bool:
         if candidate:
             ok |= hmac.compare_digest(candidate.strip().encode(), secret.encode())
     return ok
+
+
+DELETE_EVENTS = frozenset({"deleted", "delete", "removed"})
+ENTITY_PARAM = "entity"
+EVENT_PARAM = "event"
+
+
+def operation_from(event: str | None) -> str:
+    """`delete` for Zoho's delete event names, else `upsert`."""
+    return "delete" if (event or "").strip().lower() in DELETE_EVENTS else "upsert"
+
+
+def shared_record_keys(record_keys: dict[str, tuple[str, ...]]) -> dict[str, set[str]]:
+    """entity → the record keys it shares with another entity (a key that alone cannot name the entity)."""
+    owners: dict[str, set[str]] = {}
+    for entity, keys in record_keys.items():
+        for key in keys:
+            owners.setdefault(key, set()).add(entity)
+    return {entity: {k for k in keys if len(owners[k]) > 1} for entity, keys in record_keys.items()}

@@ -2,7 +2,10 @@
 
 Every option has a `SANDBOX_<NAME>` environment variable as its default
 (`SANDBOX_PORT`, `SANDBOX_SEED`, `SANDBOX_WEBHOOK_URL`, …), so `make run` and
-docker-compose can configure it without arguments.
+docker-compose can configure it without arguments. In a checkout's sandbox mode (no Zoho
+credentials) the OAuth client, the webhook secret, the bind address (`SANDBOX_ADDRESS`,
+127.0.0.1) and the receiver's port come from `models.settings`, which every process of
+the stack reads: the secrets are the checkout's random ones, never published values.
 """
 
 from __future__ import annotations
@@ -31,12 +34,27 @@ def _flag(name: str) -> bool:
     return str(_env(name, "")).strip().lower() in ("1", "true", "yes", "on")
 
 
+def _from_settings() -> dict[str, object]:
+    """The stack's settings for the sandbox's defaults (empty outside sandbox mode: tests keep the sandbox's own)."""
+    from models.settings import get_settings
+
+    s = get_settings()
+    if not s.sandbox_mode:
+        return {"host": s.sandbox_address}
+    return {"host": s.sandbox_address, "client_id": s.zoho_client_id, "client_secret": s.zoho_client_secret,
+            "refresh_token": s.zoho_refresh_token, "webhook_secret": s.webhook_secret,
+            "webhook_url": f"http://127.0.0.1:{s.web_port}", "org_id": s.zoho_organization_id}
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = SandboxOptions()
+    for key, value in _from_settings().items():
+        if value:
+            setattr(d, key, value)
     p = argparse.ArgumentParser(
         prog="python -m zoho_sandbox", description="A local HTTP server that behaves like Zoho Books / Inventory."
     )
-    p.add_argument("--host", default=_env("host", "127.0.0.1"))
+    p.add_argument("--host", default=_env("host", getattr(d, "host", "127.0.0.1")))
     p.add_argument("--port", type=int, default=int(_env("port", 8765)))
     p.add_argument(
         "--seed", type=int, default=int(_env("seed", d.seed)), help="organisation seed (same seed, same data)"
@@ -87,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(list(argv) if argv is not None else None)
+    if not args.webhook_secret:  # `--webhook-secret ""` (an unset variable): the stack's secret, never none
+        args.webhook_secret = _from_settings().get("webhook_secret") or SandboxOptions().webhook_secret
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.INFO if args.verbose else logging.WARNING)
     app = create_sandbox_app(
@@ -121,9 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.scale,
         ", ".join(f"{k}={v}" for k, v in counts.items()),
     )
-    log.info(
-        "client id %s; live mode %s; webhooks to %s", args.client_id, "on" if args.live else "off", args.webhook_url
-    )
+    log.info("live mode %s; webhooks to %s", "on" if args.live else "off", args.webhook_url)
 
     def _stop(signum: int, frame: object) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

@@ -129,7 +129,8 @@ class WebhookSender:
         self, entity: str, key: str, record: dict[str, Any], operation: str
     ) -> tuple[str, dict[str, str], bytes, dict[str, str]]:
         """(url, query, body, headers) of the request that carries this change."""
-        query = {"event": "deleted"} if operation == "delete" else {}
+        # `entity` binds the signature to its route (the receiver refuses an item signed for another entity)
+        query = {"entity": entity, **({"event": "deleted"} if operation == "delete" else {})}
         body = encode_body(key, record)
         url = f"{self.url.rstrip('/')}/api/zoho/webhooks/{entity}"
         if query:

@@ -22,6 +22,7 @@ def live_stack(any_broker_stack):
 
 def post(stack, entity, key, record, params=None, secret=None):
     body = json.dumps({key: record}).encode()
+    params = {"entity": entity, **(params or {})}  # the signed entity binds the webhook to its route
     headers = {"Content-Type": "application/json", "X-Zoho-Webhook-Signature": sign(body, params)}
     return requests.post(f"{stack['url']}/api/zoho/webhooks/{entity}", data=body, params=params,
                          headers=headers, timeout=10)

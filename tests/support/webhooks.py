@@ -36,8 +36,12 @@ def item(item_id: str = "2646610000000113826", lmt: str = "2025-11-04T21:52:11+0
     }
 
 
-def signed_post(client, path: str, record_key: str, record: dict, params: dict | None = None, **kw):
+def signed_post(client, path: str, record_key: str, record: dict, params: dict | None = None, bind: bool = True,
+                **kw):
+    """POST a signed webhook; `bind` adds the signed `entity=<path's entity>` query parameter, as configured in Zoho."""
     body = body_of(record_key, record)
+    if bind:
+        params = {"entity": path.rstrip("/").rsplit("/", 1)[-1], **(params or {})}
     url = path + ("?" + urlencode(params) if params else "")
     return client.post(url, data=body, content_type="application/json",
                        headers={"X-Zoho-Webhook-Signature": sign(body, params), **kw.pop("headers", {})}, **kw)

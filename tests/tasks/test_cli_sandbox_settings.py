@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import subprocess
 
-from dotenv import dotenv_values
-
 from tests.support.procs import BIN, ROOT, child_env
 
 
 def test_the_cli_reads_the_same_organisation_and_budget_as_the_stack(db, redis_client):
     from zoho.ratelimit import RateLimiter
 
-    org = dotenv_values(ROOT / "dev.env")["ZOHO_ORGANIZATION_ID"]
+    from models.settings import SANDBOX_ORG_ID
+
+    org = SANDBOX_ORG_ID
     limiter = RateLimiter(namespace=org)  # what the stack's workers spend, under the sandbox organisation
     for _ in range(5):
         limiter.acquire("realtime", timeout=1)

@@ -150,26 +150,29 @@ def test_the_page_without_a_token_is_a_401_login_form(client):
     r = client.get("/dashboard")
     assert r.status_code == 401 and b'name="admin_token"' in r.data and b"<form" in r.data
     r = client.get("/dashboard?admin_token=wrong")
-    assert r.status_code == 401 and "set-cookie" not in {k.lower() for k in r.headers.keys()}
+    assert r.status_code == 401 and "set-cookie" not in {k.lower() for k, _ in r.headers}
 
 
-def test_a_token_in_the_url_becomes_an_httponly_strict_cookie_and_is_dropped_from_the_url(client):
+def test_a_token_in_the_url_no_longer_signs_in(client):
+    """Issue 14: `?admin_token=` reached the access log; only the POST form signs in now."""
     r = client.get(f"/dashboard?admin_token={TEST_ADMIN_TOKEN}")
+    assert r.status_code == 401 and "set-cookie" not in {k.lower() for k, _ in r.headers}
+
+
+def test_the_login_form_sets_an_opaque_session_cookie_and_sign_out_revokes_it(client):
+    assert client.post("/dashboard/login", data={"admin_token": "nope"}).status_code == 401
+    r = client.post("/dashboard/login", data={"admin_token": TEST_ADMIN_TOKEN})
     assert r.status_code == 303 and r.headers["Location"] == "/dashboard"
     cookie = r.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
+    assert TEST_ADMIN_TOKEN not in cookie
     page = client.get("/dashboard")
     assert page.status_code == 200 and b'id="overall-status"' in page.data
-    # The cookie also carries the dashboard's JSON calls and retry buttons.
-    assert client.get(f"{API}/stats").status_code == 200
-
-
-def test_the_login_form_sets_the_cookie_and_sign_out_drops_it(client):
-    assert client.post("/dashboard/login", data={"admin_token": "nope"}).status_code == 401
-    r = client.post("/dashboard/login", data={"admin_token": TEST_ADMIN_TOKEN})
-    assert r.status_code == 303 and "HttpOnly" in r.headers["Set-Cookie"]
-    assert client.get("/dashboard").status_code == 200
-    client.post("/dashboard/logout")
+    assert client.get(f"{API}/stats").status_code == 200  # the cookie also carries the page's JSON calls
+    session = client.get_cookie("zohosync_session").value
+    client.post("/dashboard/logout", headers={"Origin": "http://localhost"})
+    assert client.get("/dashboard").status_code == 401
+    client.set_cookie("zohosync_session", session)  # a copy of the cookie is revoked too
     assert client.get("/dashboard").status_code == 401
 
 

@@ -12,6 +12,8 @@ from models.settings import reset_settings
 from tests.support.webhooks import body_of, item, sign, signed_post
 
 URL = "/api/zoho/webhooks/products"
+BOUND = {"entity": "products"}
+"""The signed query parameter that binds a shared-secret webhook to its entity (docs/security.md)."""
 
 
 def _events(db):
@@ -43,8 +45,8 @@ def test_signed_json_webhook_is_committed_then_answered_202_and_published(client
 
 def test_base64_signature_is_accepted(client):
     body = body_of("item", item())
-    r = client.post(URL, data=body, content_type="application/json",
-                    headers={"X-Zoho-Webhook-Signature": sign(body, encoding="base64")})
+    r = client.post(URL, query_string=BOUND, data=body, content_type="application/json",
+                    headers={"X-Zoho-Webhook-Signature": sign(body, BOUND, encoding="base64")})
     assert r.status_code == 202
 
 
@@ -62,26 +64,108 @@ def test_shared_token_is_accepted_in_each_documented_place(client, how):
 
 def test_form_encoded_jsonstring_is_signed_over_sorted_params_and_fields(client, db):
     form = {"JSONString": json.dumps({"item": item()})}
-    params = {"event": "updated", "source": "zoho"}
+    params = {"event": "updated", "source": "zoho", **BOUND}
     sig = sign(None, params=params, form=form)
     r = client.post(URL + "?" + urlencode(params), data=form, headers={"X-Zoho-Webhook-Signature": sig})
     assert r.status_code == 202, r.json
     assert _events(db)[0].payload["item"]["item_id"] == "2646610000000113826"
 
 
-@pytest.mark.parametrize("how", ["query", "header", "method"])
-def test_delete_operation_comes_from_query_header_or_method(client, db, how):
-    body = body_of("item", item())
-    if how == "query":
-        r = signed_post(client, URL, "item", item(), params={"event": "deleted"})
-    elif how == "header":
-        r = client.post(URL, data=body, content_type="application/json",
-                        headers={"X-Zoho-Webhook-Signature": sign(body), "X-Zoho-Event": "deleted"})
-    else:
-        r = client.delete(URL, data=body, content_type="application/json",
-                          headers={"X-Zoho-Webhook-Signature": sign(body)})
+def test_delete_operation_comes_from_the_signed_query(client, db):
+    r = signed_post(client, URL, "item", item(), params={"event": "deleted"})
     assert r.status_code == 202
     assert _events(db)[0].operation == "delete"
+
+
+@pytest.mark.parametrize("how", ["header", "method"])
+def test_a_signed_upsert_replayed_with_an_unsigned_delete_hint_stays_an_upsert(client, db, how):
+    """Issue 14: the same signed upsert sent again with `X-Zoho-Event: deleted` or as DELETE deactivated the row."""
+    first = signed_post(client, URL, "item", item())
+    body = body_of("item", item())
+    headers = {"X-Zoho-Webhook-Signature": sign(body, BOUND)}
+    if how == "header":
+        r = client.post(URL, query_string=BOUND, data=body, content_type="application/json",
+                        headers={**headers, "X-Zoho-Event": "deleted"})
+    else:
+        r = client.delete(URL, query_string=BOUND, data=body, content_type="application/json", headers=headers)
+    assert r.status_code == 200 and r.json == {"status": "duplicate", "event_id": first.json["event_id"]}
+    assert [e.operation for e in _events(db)] == ["upsert"]
+
+
+def test_a_signed_upsert_cannot_gain_an_event_parameter_on_replay(client, db):
+    body = body_of("item", item())
+    r = client.post(URL, query_string={**BOUND, "event": "deleted"}, data=body, content_type="application/json",
+                    headers={"X-Zoho-Webhook-Signature": sign(body, BOUND)})
+    assert r.status_code == 401 and _events(db) == []
+
+
+@pytest.mark.parametrize("how", ["header", "method"])
+def test_unsigned_delete_hints_count_only_for_the_token_and_only_when_enabled(client, db, monkeypatch, how):
+    from tests.conftest import TEST_WEBHOOK_SECRET
+
+    body = body_of("item", item())
+    headers = {"X-Zoho-Webhook-Token": TEST_WEBHOOK_SECRET}
+
+    def send():
+        if how == "header":
+            return client.post(URL, data=body, content_type="application/json",
+                               headers={**headers, "X-Zoho-Event": "deleted"})
+        return client.delete(URL, data=body, content_type="application/json", headers=headers)
+
+    assert send().status_code == 202
+    monkeypatch.setenv("ZOHO_WEBHOOK_TRUST_UNSIGNED_HINTS", "true")
+    reset_settings()
+    try:
+        assert send().status_code == 202
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert [e.operation for e in _events(db)] == ["upsert", "delete"]
+
+
+def test_a_signed_products_webhook_replayed_to_stock_is_refused(client, db):
+    """Issue 14: products and stock both carry `item`; the signed `entity` names the one it was sent to."""
+    body = body_of("item", item())
+    r = client.post("/api/zoho/webhooks/stock", query_string=BOUND, data=body, content_type="application/json",
+                    headers={"X-Zoho-Webhook-Signature": sign(body, BOUND)})
+    assert r.status_code == 401 and r.json["error"] == "wrong_entity"
+    assert _events(db) == []
+
+
+@pytest.mark.parametrize("path", ["/api/zoho/webhooks/products", "/api/zoho/webhooks/stock",
+                                  "/api/zoho/webhooks/customers"])
+def test_a_shared_secret_signature_that_does_not_name_its_entity_is_refused(client, db, path):
+    key = "contact" if path.endswith("customers") else "item"
+    record = {"contact_id": "460000000026049", "contact_name": "x"} if key == "contact" else item()
+    body = body_of(key, record)
+    r = client.post(path, data=body, content_type="application/json", headers={"X-Zoho-Webhook-Signature": sign(body)})
+    assert r.status_code == 401 and r.json["error"] == "entity_not_signed"
+    assert "entity=" in r.json["message"] and _events(db) == []
+
+
+def test_a_record_key_only_one_entity_has_binds_it_without_a_parameter(client, db):
+    record = {"invoice_id": "982000000567114", "invoice_number": "INV-1", "customer_id": "460000000026049",
+              "date": "2025-11-04", "total": 10, "last_modified_time": "2025-11-04T21:52:11+0300"}
+    r = signed_post(client, "/api/zoho/webhooks/invoices", "invoice", record, bind=False)
+    assert r.status_code == 202, r.json
+
+
+def test_an_entity_with_its_own_secret_accepts_only_that_secret(client, db, monkeypatch):
+    own = "products-only-secret-0123456789"
+    monkeypatch.setenv("ZOHO_WEBHOOK_SECRET_PRODUCTS", own)
+    reset_settings()
+    try:
+        body = body_of("item", item())
+        shared = client.post(URL, query_string=BOUND, data=body, content_type="application/json",
+                             headers={"X-Zoho-Webhook-Signature": sign(body, BOUND)})
+        mine = client.post(URL, data=body, content_type="application/json",
+                           headers={"X-Zoho-Webhook-Signature": sign(body, secret=own)})
+        to_stock = client.post("/api/zoho/webhooks/stock", data=body, content_type="application/json",
+                               headers={"X-Zoho-Webhook-Signature": sign(body, secret=own)})
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert (shared.status_code, mine.status_code, to_stock.status_code) == (401, 202, 401)
 
 
 def test_same_event_twice_is_a_200_duplicate_with_the_first_event_id(client, db, redis_client):
@@ -163,7 +247,8 @@ def test_form_without_jsonstring_is_400(client):
 )
 def test_json_that_is_not_a_valid_record_is_422_with_field_errors(client, db, payload, field):
     body = json.dumps(payload).encode()
-    r = client.post(URL, data=body, content_type="application/json", headers={"X-Zoho-Webhook-Signature": sign(body)})
+    r = client.post(URL, query_string=BOUND, data=body, content_type="application/json",
+                    headers={"X-Zoho-Webhook-Signature": sign(body, BOUND)})
     assert r.status_code == 422, r.json
     assert field in json.dumps(r.json["errors"])
     assert _events(db) == []
@@ -226,3 +311,20 @@ def test_a_nul_character_anywhere_is_refused_with_422_naming_the_field_and_nothi
     assert r.json["error"] == "invalid" and "NUL" in r.json["message"]
     assert list(r.json["errors"])[0].startswith("item")
     assert _events(db) == []
+
+
+def test_an_unauthenticated_form_body_is_refused_before_it_is_parsed(client, db):
+    """Issue 14: the form was parsed (and its errors answered) before anyone was authenticated."""
+    r = client.post(URL, data=b"JSONString=%ff%fe&" + b"x=1&" * 5000,
+                    content_type="application/x-www-form-urlencoded")
+    assert r.status_code == 401 and r.json["error"] == "unauthorized"
+    assert _events(db) == []
+
+
+@pytest.mark.parametrize("entity", ["pro\nducts", "x\r\n12:00:00 INFO forged"])
+def test_an_entity_name_with_control_characters_is_escaped_in_the_answer_and_the_log(client, caplog, entity):
+    from urllib.parse import quote
+
+    r = client.post("/api/zoho/webhooks/" + quote(entity), data=b"{}", content_type="application/json")
+    assert r.status_code == 404 and "\n" not in r.json["message"]
+    assert all("\n" not in str(getattr(rec, "entity", "")) for rec in caplog.records)

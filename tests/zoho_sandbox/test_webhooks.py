@@ -27,10 +27,10 @@ def test_fired_upsert_carries_the_detail_record_signed(zoho: Zoho, receiver: Rec
     result = response.json()
     assert result["status_code"] == 202 and result["delivered"] is True and result["attempts"] == 1
     [hit] = receiver.all()
-    assert hit.path == "/api/zoho/webhooks/products" and hit.query == {}
+    assert hit.path == "/api/zoho/webhooks/products" and hit.query == {"entity": "products"}
     assert hit.headers["Content-Type"] == "application/json"
     assert hit.signature_ok
-    assert hit.headers["X-Zoho-Webhook-Signature"] == sign(WEBHOOK_SECRET, {}, hit.body)
+    assert hit.headers["X-Zoho-Webhook-Signature"] == sign(WEBHOOK_SECRET, {"entity": "products"}, hit.body)
     assert hit.json == {"item": zoho.ok(f"/inventory/v1/items/{item['item_id']}")["item"]}
     stats = zoho.stats()["webhooks"]
     assert stats["sent"] == 1 and stats["by_entity"]["products"]["sent"] == 1
@@ -107,10 +107,11 @@ def test_delete_webhook_uses_event_deleted_in_the_signature(zoho: Zoho, receiver
     response = zoho.control("DELETE", f"/records/customers/{customer['contact_id']}", params={"webhook": "true"})
     assert response.json()["webhook"]["status_code"] == 202
     [hit] = receiver.all()
-    assert hit.path == "/api/zoho/webhooks/customers" and hit.query == {"event": "deleted"}
-    assert hit.headers["X-Zoho-Webhook-Signature"] == sign(WEBHOOK_SECRET, {"event": "deleted"}, hit.body)
+    query = {"entity": "customers", "event": "deleted"}
+    assert hit.path == "/api/zoho/webhooks/customers" and hit.query == query
+    assert hit.headers["X-Zoho-Webhook-Signature"] == sign(WEBHOOK_SECRET, query, hit.body)
     assert (
-        hmac.new(WEBHOOK_SECRET.encode(), b"eventdeleted" + hit.body, hashlib.sha256).hexdigest()
+        hmac.new(WEBHOOK_SECRET.encode(), b"entitycustomerseventdeleted" + hit.body, hashlib.sha256).hexdigest()
         == hit.headers["X-Zoho-Webhook-Signature"]
     )
     assert hit.json == {"contact": customer}
@@ -125,7 +126,7 @@ def test_a_delete_webhook_can_be_fired_after_a_silent_delete(zoho: Zoho, receive
     ).json()
     assert result["delivered"]
     [hit] = receiver.all()
-    assert hit.query == {"event": "deleted"} and hit.json["invoice"]["invoice_id"] == invoice["invoice_id"]
+    assert hit.query == {"entity": "invoices", "event": "deleted"} and hit.json["invoice"]["invoice_id"] == invoice["invoice_id"]
     missing = zoho.control("POST", "/webhooks/fire", json={"entity": "invoices", "zoho_id": invoice["invoice_id"]})
     assert missing.status_code == 404
 

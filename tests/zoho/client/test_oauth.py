@@ -151,10 +151,14 @@ def test_token_status_tells_expiry_without_the_token(sandbox: Sandbox) -> None:
     assert token not in repr(status)
 
 
-def test_unconfigured_credentials_are_an_auth_error(sandbox: Sandbox, monkeypatch) -> None:
+def test_partly_configured_credentials_are_a_start_up_error_naming_what_is_missing(sandbox: Sandbox,
+                                                                                   monkeypatch) -> None:
+    """Issue 14: a missing ZOHO_CLIENT_SECRET silently fell back to sandbox mode; now no process starts."""
+    from models.settings import ConfigError
+
     monkeypatch.delenv("ZOHO_CLIENT_SECRET")
     reset_settings()
-    with pytest.raises(AuthError):
+    with pytest.raises(ConfigError, match="ZOHO_CLIENT_SECRET missing"):
         TokenManager().get_token()
     assert TokenManager().token_status()["configured"] is False
 
