@@ -354,7 +354,7 @@ def _count_shape_warning(entity: str, fields: list[str], zoho_id: str) -> None:
     try:
         with get_autocommit_engine().connect() as conn:
             record_shape_warning(conn, entity, fields, zoho_id)
-    except DBAPIError as e:
+    except (DBAPIError, PoolTimeout) as e:
         log.warning("shape warning not counted: %s", type(e).__name__, extra={"entity": entity})
     log.info("record accepted with unexpected shapes", extra={"entity": entity, "entity_id": zoho_id})
 

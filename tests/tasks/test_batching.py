@@ -251,7 +251,7 @@ def test_the_same_event_twice_in_a_batch_is_applied_once_and_the_second_message_
 
 def test_one_unmappable_record_is_dead_lettered_alone_and_its_neighbours_land(db):
     good = products(2)
-    bad = add_event("products", "item", item(item_id="123", rate="not a number"))
+    bad = add_event("products", "itemz", item(item_id="123"))  # no record under "item": unmappable
     results = run_batch("products", [("g1", good[0], 0), ("b", bad, 0), ("g2", good[1], 0)])
     assert [r[1]["applied"] for r in results] == [1, 0, 1] and results[1][1]["dead"] == 1
     status = dict(rows(db, "SELECT id, status FROM tds_sync_queue"))
