@@ -1,7 +1,7 @@
 """Admin levers over HTTP: retry failed/dead events, clear old completed ones (ADMIN_TOKEN)."""
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, jsonify, request
 
 from tasks.operations import clear_completed, retry_events
 from webhook_app.auth import bad_body, json_body, require_admin
