@@ -255,6 +255,10 @@ _EVENT_COLUMNS = (_q.c.id, _q.c.entity_type, _q.c.entity_id, _q.c.operation, _q.
 # (docs/pipeline.md, "Asynchronous commit"): SET LOCAL, evaluated with the first row locked.
 _ASYNC_COMMIT = func.set_config("synchronous_commit", "off", True).label("async_commit")
 
+STILL_OPEN = select(_q.c.id).where(_q.c.id == any_(_IDS), _q.c.entity_type == bindparam("entity"),
+                                   _q.c.status.in_(OPEN), _DUE)
+"""Which of a task's events may still be taken: one read, outside any transaction."""
+
 TAKE_OWN = (
     select(*_EVENT_COLUMNS, _ASYNC_COMMIT)
     .where(_q.c.id == any_(_IDS), _q.c.entity_type == bindparam("entity"), _q.c.status.in_(OPEN), _DUE)
