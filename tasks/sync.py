@@ -38,7 +38,8 @@ def _register(entity: Entity) -> None:
         # "succeeded" line already says so; ours would only double the log volume under load.
         log.log(logging.DEBUG if fate == "skipped" else logging.INFO, "event processed",
                 extra={"status": fate, "count": len(outcome.co_applied)})
-        self.schedule_retry(outcome, args=(event_id,))
+        if event_id in outcome.retry:  # a co-applied event's retry is its own message's (or the healer's)
+            self.schedule_retry(outcome, args=(event_id,))
         return outcome.summary()
 
     @app.task(name=f"sync.{name}.process_batch", base=SyncTask, bind=True, queue=entity.queue,
