@@ -11,6 +11,7 @@ newline inside a record's name cannot forge a second log line.
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import os
@@ -99,15 +100,20 @@ SECRET_ENV = ("ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_WEBHOOK_SECRET",
               "SECRET_KEY")
 
 
-def _known_secrets() -> list[str]:
+def _known_secrets() -> tuple[str, ...]:
+    """The configured secret values, longest first (re-read when the environment changes)."""
+    return _secret_values(tuple(os.environ.get(name) or "" for name in SECRET_ENV))
+
+
+@functools.lru_cache(maxsize=8)
+def _secret_values(raw: tuple[str, ...]) -> tuple[str, ...]:
     values = []
-    for name in SECRET_ENV:
-        value = os.environ.get(name) or ""
+    for name, value in zip(SECRET_ENV, raw):
         if name == "FLOWER_BASIC_AUTH" and ":" in value:
             value = value.split(":", 1)[1]
         if len(value) >= 6:
             values.append(value)
-    return sorted(values, key=len, reverse=True)
+    return tuple(sorted(values, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
