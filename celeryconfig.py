@@ -10,10 +10,9 @@ Delivery, chosen together:
   so a task still running is never handed to a second worker.
 - Lost or stranded messages cost latency, not data: `tds_sync_queue` is the truth and
   `heal.enqueue_orphans` re-publishes pending rows within a minute. Prefetch is 32 per pool
-  process: the messages a worker holds while its pool is busy are what `tasks.batching` runs
-  together in one transaction (at 4 per process, batches averaged under 2 events and the
-  worker ran at 0.6× of the naive floor; at 32, 1.2×). A worker SIGKILLed with them unacked
-  leaves them to Redis's visibility timeout, and their rows to the healer, sooner.
+  process. A worker SIGKILLed with prefetched messages unacked leaves them to Redis's
+  visibility timeout; their rows are applied sooner by other tasks' group commit
+  (`tasks.pipeline`) or woken by the healer.
 - Children recycle at ~300 MB (the guard against growth) or after 100,000 tasks (a backstop).
   At 1,000 tasks a child was replaced every few seconds under load — each replacement a fork,
   new PostgreSQL connections and a cold statement cache, and a task stalled ~2 s behind it —
@@ -25,8 +24,8 @@ Delivery, chosen together:
 - Pulls (`bulk.*`, `reconcile.*`, `images.*`) run on their own queue `bulk`; a worker that
   consumes it next to sync or healing queues (no `-Q`) lets them hold at most all but one of
   its slots (`tasks.slots`): a pull over its share is deferred a few seconds, not run.
-- Task events (Flower) stay on; `tasks.base.BatchedTaskEvents` publishes them in batches
-  every 100 ms instead of once per event-loop turn.
+- Task events (Flower) stay on; `tasks.base.SyncConsumer` (Celery's consumer through the
+  `worker_consumer` setting) publishes them every 100 ms instead of once per event-loop turn.
 """
 from kombu import Exchange, Queue
 
@@ -51,6 +50,7 @@ worker_prefetch_multiplier = 32
 worker_max_tasks_per_child = 100_000  # memory is the real guard (below); this is a backstop
 worker_max_memory_per_child = 300_000  # KiB
 worker_send_task_events = True
+worker_consumer = "tasks.base:SyncConsumer"  # Celery's consumer, task events published every 100 ms
 task_send_sent_event = False  # each "sent" event is a second Redis publish per webhook; workers still report received/started/succeeded
 task_track_started = True
 

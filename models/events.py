@@ -12,34 +12,61 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Connection,
+    DateTime,
+    Integer,
+    String,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-_INSERT = text(
-    """
-    INSERT INTO tds_sync_queue
-           (entity_type, entity_id, operation, status, source, payload, payload_hash, dedupe_key,
-            zoho_last_modified_at, max_retries, sync_run_id)
-    SELECT e.entity_type, e.entity_id, e.operation, 'pending', e.source, CAST(e.payload AS jsonb), e.payload_hash,
-           e.dedupe_key, e.lmt, e.max_retries, e.sync_run_id
-      FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS e(
-           entity_type text, entity_id text, operation text, source text, payload text, payload_hash text,
-           dedupe_key text, lmt timestamptz, max_retries int, sync_run_id bigint)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id, dedupe_key
-    """
+from models.queue import SyncEvent
+
+_q = SyncEvent.__table__
+_FIELDS = {  # bind parameter (as `NewEvent.params` names it) → column
+    "entity_type": _q.c.entity_type, "entity_id": _q.c.entity_id, "operation": _q.c.operation, "source": _q.c.source,
+    "payload": _q.c.payload, "payload_hash": _q.c.payload_hash, "dedupe_key": _q.c.dedupe_key,
+    "lmt": _q.c.zoho_last_modified_at, "max_retries": _q.c.max_retries, "sync_run_id": _q.c.sync_run_id,
+}
+
+# One event, one statement: in autocommit (the receiver) it is committed when it returns.
+_INSERT_ONE = (
+    pg_insert(_q)
+    .values({col: cast(bindparam(name, type_=Text), JSONB) if name == "payload" else bindparam(name, type_=col.type)
+             for name, col in _FIELDS.items()} | {_q.c.status: "pending"})
+    .on_conflict_do_nothing(index_elements=[_q.c.dedupe_key])
+    .returning(_q.c.id)
 )
-_INSERT_ONE = text(
-    """
-    INSERT INTO tds_sync_queue
-           (entity_type, entity_id, operation, status, source, payload, payload_hash, dedupe_key,
-            zoho_last_modified_at, max_retries, sync_run_id)
-    VALUES (:entity_type, :entity_id, :operation, 'pending', :source, CAST(:payload AS jsonb), :payload_hash,
-            :dedupe_key, :lmt, :max_retries, :sync_run_id)
-    ON CONFLICT (dedupe_key) DO NOTHING
-    RETURNING id
-    """
+
+# A page of events in one statement: the rows travel as one JSON array, unpacked by
+# jsonb_to_recordset with each column's own type.
+_page = (
+    func.jsonb_to_recordset(cast(bindparam("rows", type_=Text), JSONB))
+    .table_valued(*(column(name, DateTime(timezone=True) if name == "lmt" else
+                           Integer if name == "max_retries" else BigInteger if name == "sync_run_id" else Text)
+                    for name in _FIELDS))
+    .render_derived(name="e", with_types=True)
 )
-_EXISTING = text("SELECT id, dedupe_key FROM tds_sync_queue WHERE dedupe_key = ANY(:keys)")
+_INSERT = (
+    pg_insert(_q)
+    .from_select([*_FIELDS.values(), _q.c.status],
+                 select(*(cast(_page.c[name], JSONB) if name == "payload" else _page.c[name] for name in _FIELDS),
+                        literal("pending")))
+    .on_conflict_do_nothing(index_elements=[_q.c.dedupe_key])
+    .returning(_q.c.id, _q.c.dedupe_key)
+)
+_EXISTING = select(_q.c.id, _q.c.dedupe_key).where(_q.c.dedupe_key == any_(bindparam("keys", type_=ARRAY(String))))
 
 
 @dataclass(frozen=True)

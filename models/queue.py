@@ -9,7 +9,32 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, Numeric, String, UniqueConstraint, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    Interval,
+    Numeric,
+    String,
+    UniqueConstraint,
+    all_,
+    and_,
+    any_,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_ts, intpk
@@ -241,3 +266,215 @@ class ZohoToken(Base):
     expires_at: Mapped[dt.datetime]
     refreshed_at: Mapped[created_ts]
     refresh_count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+# -- the statements every worker and healer runs on the mirror ------------------------------------------
+#
+# Built once, from the table objects, so a renamed column fails at import (or in the one test
+# that compiles them), not at run time. Each is a plain Core statement with named bind
+# parameters; the callers in `tasks/` only execute them.
+
+_q = SyncEvent.__table__
+_dlq = DeadLetter.__table__
+_audit = AuditEntry.__table__
+_alerts = Alert.__table__
+
+OPEN = ("pending", "failed")
+"""The statuses a worker may take an event from."""
+
+_IDS = bindparam("ids", type_=ARRAY(BigInteger))
+_DUE = or_(_q.c.next_attempt_at.is_(None), _q.c.next_attempt_at <= func.now())
+_EVENT_COLUMNS = (_q.c.id, _q.c.entity_type, _q.c.entity_id, _q.c.operation, _q.c.payload, _q.c.retry_count,
+                  _q.c.max_retries, _q.c.status)
+
+# The transaction that applies events need not wait for the WAL flush on commit
+# (docs/pipeline.md, "Asynchronous commit"): SET LOCAL, evaluated with the first row locked.
+_ASYNC_COMMIT = func.set_config("synchronous_commit", "off", True).label("async_commit")
+
+STILL_OPEN = select(_q.c.id).where(_q.c.id == any_(_IDS), _q.c.entity_type == bindparam("entity"),
+                                   _q.c.status.in_(OPEN), _DUE)
+"""Which of a task's events may still be taken: one read, outside any transaction."""
+
+TAKE_OWN = (
+    select(*_EVENT_COLUMNS, _ASYNC_COMMIT)
+    .where(_q.c.id == any_(_IDS), _q.c.entity_type == bindparam("entity"), _q.c.status.in_(OPEN), _DUE)
+    .order_by(_q.c.id)
+    .with_for_update(skip_locked=True)
+)
+"""A task's own events, row-locked. A row another transaction holds is being applied (or
+re-published) by it right now: skipped, never waited for."""
+
+TAKE_OTHERS = (
+    select(*_EVENT_COLUMNS)
+    .where(_q.c.entity_type == bindparam("entity"), _q.c.status == "pending", _q.c.retry_count == 0, _DUE,
+           _q.c.id != all_(bindparam("own", type_=ARRAY(BigInteger))))
+    .order_by(_q.c.created_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+"""Up to `limit` other due first-attempt events of the entity, oldest first, that nobody holds:
+applied in the same transaction (group commit). Events that failed before are never taken here."""
+
+CLAIM = (
+    update(_q)
+    .where(_q.c.id == any_(_IDS))
+    .values(status="processing", celery_task_id=bindparam("task_id"),
+            locked_until=func.now() + bindparam("lock", type_=Interval), updated_at=func.now())
+)
+"""The committed claim of an event that runs alone (its rows are locked by the caller)."""
+
+LOCK_CLAIMED = (
+    select(_q.c.id)
+    .where(_q.c.id == any_(_IDS), _q.c.status == "processing", _q.c.celery_task_id == bindparam("task_id"))
+    .order_by(_q.c.id)
+    .with_for_update()
+)
+"""Re-lock claimed events that are still this task's (the healer may have taken one over)."""
+
+LOCK_FOR_FAILURE = (
+    select(_q.c.id, _q.c.retry_count, _q.c.max_retries)
+    .where(_q.c.id == any_(_IDS),
+           or_(_q.c.status.in_(OPEN), and_(_q.c.status == "processing", _q.c.celery_task_id == bindparam("task_id"))))
+    .order_by(_q.c.id)
+    .with_for_update()
+)
+"""Events whose failed attempt this task may record: still open, or still claimed by it."""
+
+MARK_FAILED = (
+    update(_q)
+    .where(_q.c.id == bindparam("event_id"))
+    .values(status="failed", retry_count=bindparam("attempts"), error_message=bindparam("message"),
+            next_attempt_at=func.now() + bindparam("wait", type_=Interval), celery_task_id=bindparam("task_id"),
+            locked_until=None, updated_at=func.now())
+)
+
+_done = (
+    update(_q)
+    .where(_q.c.id == any_(_IDS))
+    .values(status="completed", result=bindparam("outcome"), celery_task_id=bindparam("task_id"),
+            completed_at=func.now(), updated_at=func.now(), locked_until=None, next_attempt_at=None,
+            error_message=None)
+    .returning(_q.c.id, _q.c.entity_type, _q.c.entity_id, _q.c.operation)
+    .cte("done")
+)
+COMPLETE = (
+    insert(_audit)
+    .from_select(
+        ["action", "actor", "entity_type", "entity_id", "event_id"],
+        select(case((bindparam("outcome") == "stale", "stale"), (_done.c.operation == "delete", "deactivated"),
+                    else_="applied"),
+               literal("worker"), _done.c.entity_type, _done.c.entity_id, _done.c.id),
+    )
+    .add_cte(_done)
+    .returning(_audit.c.event_id)
+)
+"""Mark events completed with one `outcome` (applied | stale) and audit each, in one statement.
+
+The caller holds the rows' locks and has checked them, so nothing is re-tested here."""
+
+_dead = (
+    update(_q)
+    .where(_q.c.id == bindparam("event_id"))
+    .values(status="dead", error_message=bindparam("message"), locked_until=None, next_attempt_at=None,
+            updated_at=func.now())
+    .returning(_q.c.id, _q.c.entity_type, _q.c.entity_id, _q.c.operation, _q.c.payload, _q.c.retry_count)
+    .cte("dead")
+)
+_dead_letter_row = (
+    insert(_dlq)
+    .from_select(["original_id", "entity_type", "entity_id", "operation", "payload", "error_message", "error_class",
+                  "retry_count"],
+                 select(_dead.c.id, _dead.c.entity_type, _dead.c.entity_id, _dead.c.operation, _dead.c.payload,
+                        bindparam("message"), bindparam("error_class"), _dead.c.retry_count))
+    .returning(_dlq.c.original_id, _dlq.c.entity_type, _dlq.c.entity_id)
+    .cte("letter")
+)
+DEAD_LETTER = (
+    insert(_audit)
+    .from_select(["action", "actor", "entity_type", "entity_id", "event_id", "details"],
+                 select(literal("dead_lettered"), bindparam("actor"), _dead_letter_row.c.entity_type,
+                        _dead_letter_row.c.entity_id, _dead_letter_row.c.original_id,
+                        func.jsonb_build_object("error", func.cast(bindparam("message"), String))))
+    .add_cte(_dead)
+    .add_cte(_dead_letter_row)
+    .returning(_audit.c.event_id)
+)
+"""Move one event to the dead-letter table, mark it `dead` and audit it: one statement."""
+
+AUDIT = insert(_audit).values(action=bindparam("action"), actor=bindparam("actor"), details=bindparam("details"))
+
+# -- healing ----------------------------------------------------------------------------------------------
+
+_AFTER = bindparam("after", type_=Interval)
+
+ORPHANS = (
+    select(_q.c.id, _q.c.entity_type, _q.c.retry_count)
+    .where(_q.c.status == "pending", func.coalesce(_q.c.enqueued_at, _q.c.created_at) < func.now() - _AFTER)
+    .order_by(_q.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+"""Pending events nobody has woken for `after`: their message was lost, or is far behind."""
+
+MARK_ENQUEUED = update(_q).where(_q.c.id == any_(_IDS)).values(enqueued_at=func.now())
+
+STUCK = (
+    select(_q.c.id, _q.c.entity_type, _q.c.retry_count, _q.c.max_retries)
+    .where(_q.c.status == "processing",
+           or_(_q.c.locked_until < func.now(), _q.c.updated_at < func.now() - bindparam("grace", type_=Interval)))
+    .order_by(_q.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+"""Claimed events whose worker died (no transaction holds them) or whose lock expired."""
+
+RELEASE = (
+    update(_q)
+    .where(_q.c.id == any_(_IDS))
+    .values(status="failed", retry_count=_q.c.retry_count + 1, error_message="released: worker lost while processing",
+            locked_until=None, next_attempt_at=func.now(), enqueued_at=func.now(), updated_at=func.now())
+)
+"""A released event counts the lost attempt, so a record that kills its worker is dead-lettered."""
+
+DUE_RETRIES = (
+    select(_q.c.id, _q.c.entity_type)
+    .where(_q.c.status == "failed", _q.c.retry_count <= _q.c.max_retries,
+           func.coalesce(_q.c.next_attempt_at, _q.c.updated_at) <= func.now() - literal(dt.timedelta(seconds=5)),
+           func.coalesce(_q.c.enqueued_at, _q.c.updated_at) < func.now() - _AFTER)
+    .order_by(_q.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+"""Failed events whose retry is due and whose retry message was not sent recently."""
+
+EXHAUSTED = (
+    select(_q.c.id, _q.c.error_message)
+    .where(_q.c.status == "failed", _q.c.retry_count > _q.c.max_retries)
+    .order_by(_q.c.id)
+    .limit(bindparam("batch"))
+    .with_for_update(skip_locked=True)
+)
+
+PURGE_COMPLETED = delete(_q).where(
+    _q.c.id.in_(
+        select(_q.c.id)
+        .where(_q.c.status == "completed", _q.c.completed_at < func.now() - bindparam("age", type_=Interval))
+        .order_by(_q.c.id)
+        .limit(bindparam("batch"))
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+)
+
+CLEAR_ALERT = (
+    update(_alerts)
+    .where(_alerts.c.check_name == bindparam("check"), _alerts.c.cleared_at.is_(None))
+    .values(cleared_at=func.now())
+)
+RAISE_ALERT = (
+    pg_insert(_alerts)
+    .values(check_name=bindparam("check"), severity=bindparam("severity"), message=bindparam("message"),
+            value=bindparam("value"))
+    .on_conflict_do_nothing(index_elements=[_alerts.c.check_name], index_where=_alerts.c.cleared_at.is_(None))
+)
+"""Open an alert unless one for the same check is open already."""

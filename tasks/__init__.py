@@ -52,7 +52,7 @@ def _structured_logs(logger=None, **_):
 
 
 # Register every task (imported for their side effect on `app`).
-from tasks import bulk, heal, images, monitor, reconcile, sync  # noqa: E402,F401
+from tasks import base, bulk, heal, images, monitor, reconcile, sync  # noqa: E402,F401
 
 celery = app
 __all__ = ["app", "celery"]

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import logging
+from time import monotonic
 
-from celery import Task, bootsteps
+from celery import Task
+from celery.signals import task_postrun, task_prerun
+from celery.worker.consumer import Consumer
 
+from models.logs import bind_context, reset_context
 from tasks.pipeline import Outcome
-from tasks.publish import reuse_one_client
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +18,7 @@ class SyncTask(Task):
     """Options written out once; the mirror (`tds_sync_queue.retry_count`) enforces retries.
 
     Tasks take ids only — never ORM objects, payloads or secrets — so nothing sensitive
-    reaches Redis or Flower.
+    reaches the broker or Flower.
     """
 
     abstract = True
@@ -35,80 +38,58 @@ class SyncTask(Task):
             raise self.retry(args=args, kwargs=kwargs or {}, countdown=countdown, max_retries=None)
 
 
+def task_log_context(task_id: str | None, name: str | None, args) -> dict:
+    """What every log line of a task carries: its id, and for `sync.<entity>.*` the entity and event id."""
+    fields: dict = {"task_id": task_id}
+    parts = (name or "").split(".")
+    if len(parts) == 3 and parts[0] == "sync":
+        fields["entity"] = parts[1]
+        if parts[2] == "process" and args and len(args) == 1 and isinstance(args[0], (int, str)):
+            fields["event_id"] = args[0]
+    return fields
+
+
+@task_prerun.connect
+def _bind_task_context(task_id=None, task=None, args=None, **_):
+    reset_context()
+    bind_context(**task_log_context(task_id, getattr(task, "name", None), args))
+
+
+@task_postrun.connect
+def _drop_task_context(**_):
+    reset_context()
+
+
 EVENT_FLUSH_SECONDS = 0.1
-"""How long a worker gathers task events (for Flower) before publishing them as one message."""
+"""How long a worker gathers task events (for Flower) before publishing them together."""
 
 
-class BatchedTaskEvents(bootsteps.StartStopStep):
-    """Publish the worker's buffered task events at most every `EVENT_FLUSH_SECONDS`.
+class SyncConsumer(Consumer):
+    """Celery's consumer (`worker_consumer` in celeryconfig), publishing task events every 100 ms.
 
-    Celery buffers task-received/started/succeeded events but flushes the buffer on every
-    turn of the event loop, so under load each task costs one or more Redis PUBLISHes (and
-    kombu a new client object per publish) in the worker's single consumer process — about
-    half of its CPU in the bench profile. Gathered for 100 ms, they leave as one `task.multi`
-    message per batch (at most `buffer_limit` = 24 events each). Flower sees every event,
-    at most 100 ms later; the events stay on (`-E`, Flower's enable_events still work).
+    Celery buffers task-received/started/succeeded events and asks, through its
+    `on_send_event_buffered` hook, for a flush on the next turn of the event loop: under load
+    that is one or more broker publishes per message in the worker's single consumer process
+    (43 % of its samples in the bench profile, where it was the bottleneck). Here the hook
+    schedules `EventDispatcher.flush()` on the worker's timer 100 ms later instead, so the
+    events leave as `task.multi` messages of up to 24 (the dispatcher's buffer limit
+    flushes sooner). Flower sees every event, at most 100 ms later. Should a Celery release
+    stop calling the hook, events are simply flushed as Celery flushes them.
     """
 
-    requires = ("celery.worker.consumer.events:Events",)
+    events_flush_due: float | None = None
+    """When the scheduled flush should run (None: none scheduled)."""
 
-    def __init__(self, c, **kwargs):
-        super().__init__(c, **kwargs)
-        self.scheduled = False
-
-    def start(self, c):
-        self.scheduled = False
-        dispatcher, hub = c.event_dispatcher, c.hub
-        if dispatcher is None or hub is None or dispatcher.on_send_buffered is None:
+    def on_send_event_buffered(self):
+        now = monotonic()
+        # A flush more than a second overdue was lost with a restart of the timer: schedule anew.
+        if self.hub is None or (self.events_flush_due is not None and now < self.events_flush_due + 1.0):
             return
+        self.events_flush_due = now + EVENT_FLUSH_SECONDS
+        self.hub.call_later(EVENT_FLUSH_SECONDS, self.publish_task_events)
 
-        def flush() -> None:
-            self.scheduled = False
-            c._flush_events()
-
-        def on_buffered() -> None:
-            if not self.scheduled:
-                self.scheduled = True
-                hub.call_later(EVENT_FLUSH_SECONDS, flush)
-
-        dispatcher.on_send_buffered = on_buffered
-
-    def stop(self, c):
-        self._flush(c)
-
-    def shutdown(self, c):
-        self._flush(c)
-
-    @staticmethod
-    def _flush(c) -> None:
-        if c.event_dispatcher is not None:
-            try:
-                c.event_dispatcher.flush()
-            except Exception:  # noqa: BLE001 - monitoring events must never break a shutdown
-                log.debug("could not flush task events", exc_info=True)
-
-
-class KeptRedisClients(bootsteps.StartStopStep):
-    """The consumer's Redis channels (tasks, events) each keep one client for their side commands.
-
-    kombu's Redis channel builds a new `redis.Redis` object (two response-callback tables) for
-    every command it sends outside its BRPOP connection: each received message's unacked
-    bookkeeping, each ack, each batch of task events — about an eighth of the worker's main
-    process CPU in the bench profile. The kept client uses the channel's own connection pool,
-    in the consumer's single thread; a reconnect builds new channels, patched again here.
-    """
-
-    requires = ("celery.worker.consumer.tasks:Tasks", "celery.worker.consumer.events:Events")
-
-    def start(self, c):
-        channels = []
-        if c.task_consumer is not None:
-            channels.append(c.task_consumer.channel)
-        dispatcher = c.event_dispatcher
-        if dispatcher is not None and getattr(dispatcher, "producer", None) is not None:
-            channels.append(dispatcher.producer.channel)
-        for channel in channels:
-            try:
-                reuse_one_client(channel)
-            except Exception:  # noqa: BLE001 - an optimisation; the channel works without it
-                log.debug("could not keep a Redis client on %r", channel, exc_info=True)
+    def publish_task_events(self) -> None:
+        self.events_flush_due = None
+        dispatcher = self.event_dispatcher
+        if dispatcher is not None:
+            dispatcher.flush()

@@ -6,83 +6,76 @@ re-published event can only be claimed by one worker (see `tasks.pipeline`).
 """
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from collections import Counter
 
-from sqlalchemy import text
-
+from models import queue as sql
 from models.db import session_scope
 from models.settings import get_settings
 from tasks import app
-from tasks.pipeline import dead_letter
+from tasks.pipeline import dead_letter, max_batch
 from tasks.publish import BROKER_ERRORS, publish_many
 
 log = logging.getLogger(__name__)
 
 BATCH = 5000
-ORPHAN_HARD_AFTER_SECONDS = 600
-"""A pending row this old is re-published even if its queue still holds messages."""
 
 RELEASE_GRACE_SECONDS = 60
 """A `processing` row nobody holds a lock on, claimed this long ago, belongs to a dead worker."""
 
 
-def _queue_depths() -> dict[str, int]:
-    """Messages waiting per entity queue (empty dict when the broker is unreachable)."""
-    from zoho.entities import registry
-
-    try:
-        with app.connection_for_write() as conn:
-            client = conn.default_channel.client
-            pipe = client.pipeline()
-            names = list(registry())
-            for name in names:
-                pipe.llen(f"sync.{name}")
-            return dict(zip(names, pipe.execute()))
-    except BROKER_ERRORS:
-        return {}
-
-
 def _audit(s, action: str, count: int, details: dict | None = None) -> None:
     if count:
-        s.execute(
-            text("INSERT INTO tds_audit_trail (action, actor, details) VALUES (:a, 'healer', CAST(:d AS jsonb))"),
-            {"a": action, "d": __import__("json").dumps({"count": count, **(details or {})})},
-        )
+        s.execute(sql.AUDIT, {"action": action, "actor": "healer", "details": {"count": count, **(details or {})}})
+
+
+def _seconds(n: float) -> dt.timedelta:
+    return dt.timedelta(seconds=n)
+
+
+def wake_up_calls(rows, per_message: int) -> list:
+    """The orphans to publish a message for: one per `per_message` first-attempt orphans of an entity.
+
+    A `sync.<entity>.process` task applies its own event and up to `per_message` − 1 other due
+    first-attempt events of its entity, oldest first: one message sweeps that many orphans
+    (rows come oldest first). An orphan that failed before is never swept, so it gets its own.
+    """
+    seen: Counter = Counter()
+    wake = []
+    for r in rows:
+        if r.retry_count:
+            wake.append(r)
+            continue
+        if seen[r.entity_type] % per_message == 0:
+            wake.append(r)
+        seen[r.entity_type] += 1
+    return wake
 
 
 @app.task(name="heal.enqueue_orphans", ignore_result=True, soft_time_limit=120, time_limit=150)
 def enqueue_orphans() -> dict:
-    """Re-publish pending events whose message was lost (broker restart, failed publish).
+    """Re-publish pending events nobody has woken for `SYNC_ORPHAN_AFTER_SECONDS` (lost messages).
 
-    A pending row is an orphan once it has waited `SYNC_ORPHAN_AFTER_SECONDS` and its
-    entity queue is empty (so its message cannot be waiting there), or once it has waited
-    10 minutes regardless. Re-publishing a row whose message does still exist is harmless:
-    only one claim can win.
+    Whatever the broker and however busy the queue: the mirror alone decides, no queue is
+    inspected. A message that does still exist costs one indexed read when it arrives (its
+    event is completed by then, or taken by whoever holds it: one take wins). `enqueued_at`
+    records the wake-up, so a row is woken at most once per window; with the default 30 s
+    and beat every 15 s, a lost message's event is applied within about a minute. If the
+    broker is down the rows wait for the next window.
     """
     settings = get_settings()
-    depths = _queue_depths()
-    empty = [name for name, depth in depths.items() if depth == 0]
     with session_scope() as s:
-        rows = s.execute(
-            text(
-                """
-                SELECT id, entity_type FROM tds_sync_queue
-                 WHERE status = 'pending'
-                   AND COALESCE(enqueued_at, created_at) < now() - make_interval(secs => :after)
-                   AND (entity_type = ANY(:empty)
-                        OR COALESCE(enqueued_at, created_at) < now() - make_interval(secs => :hard))
-                 ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
-                """
-            ),
-            {"after": settings.orphan_after_seconds, "empty": empty, "hard": ORPHAN_HARD_AFTER_SECONDS, "batch": BATCH},
-        ).all()
+        rows = s.execute(sql.ORPHANS, {"after": _seconds(settings.orphan_after_seconds), "batch": BATCH}).all()
         if not rows:
             return {"published": 0}
-        sent = publish_many((r.entity_type, r.id) for r in rows)
-        ids = [r.id for r in rows[:sent]]
-        s.execute(text("UPDATE tds_sync_queue SET enqueued_at = now() WHERE id = ANY(:ids)"), {"ids": ids})
-        _audit(s, "heal.enqueue_orphans", sent)
-    log.info("orphans re-published", extra={"count": sent})
+        # Marked and committed before publishing: a worker must never find a woken row still
+        # locked by this transaction (it would skip it as taken by someone else).
+        s.execute(sql.MARK_ENQUEUED, {"ids": [r.id for r in rows]})
+        _audit(s, "heal.enqueue_orphans", len(rows))
+    wake = wake_up_calls(rows, max_batch())
+    sent = publish_many((r.entity_type, r.id) for r in wake)
+    log.info("orphans re-published", extra={"count": sent, "orphans": len(rows)})
     return {"published": sent, "found": len(rows)}
 
 
@@ -96,17 +89,7 @@ def release_stuck() -> dict:
     settings = get_settings()
     released, dead = [], 0
     with session_scope() as s:
-        rows = s.execute(
-            text(
-                """
-                SELECT id, entity_type, retry_count, max_retries FROM tds_sync_queue
-                 WHERE status = 'processing'
-                   AND (locked_until < now() OR updated_at < now() - make_interval(secs => :grace))
-                 ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
-                """
-            ),
-            {"grace": RELEASE_GRACE_SECONDS, "batch": BATCH},
-        ).all()
+        rows = s.execute(sql.STUCK, {"grace": _seconds(RELEASE_GRACE_SECONDS), "batch": BATCH}).all()
         for r in rows:
             if r.retry_count + 1 > r.max_retries:
                 dead_letter(s, r.id, "worker lost the event too many times (killed or timed out)",
@@ -115,14 +98,7 @@ def release_stuck() -> dict:
             else:
                 released.append((r.entity_type, r.id))
         if released:
-            s.execute(
-                text(
-                    "UPDATE tds_sync_queue SET status = 'failed', retry_count = retry_count + 1, "
-                    "error_message = 'released: worker lost while processing', locked_until = NULL, "
-                    "next_attempt_at = now(), enqueued_at = now(), updated_at = now() WHERE id = ANY(:ids)"
-                ),
-                {"ids": [i for _, i in released]},
-            )
+            s.execute(sql.RELEASE, {"ids": [i for _, i in released]})
         _audit(s, "heal.release_stuck", len(rows), {"dead": dead, "lock_seconds": settings.stuck_lock_seconds})
     sent = publish_many(released)
     return {"released": len(released), "dead": dead, "published": sent}
@@ -130,42 +106,22 @@ def release_stuck() -> dict:
 
 @app.task(name="heal.requeue_failed", ignore_result=True, soft_time_limit=120, time_limit=150)
 def requeue_failed() -> dict:
-    """Publish failed events whose retry is due (parked long waits, retries lost with Redis)."""
+    """Publish failed events whose retry is due (parked long waits, retries lost with the broker)."""
     with session_scope() as s:
-        rows = s.execute(
-            text(
-                """
-                SELECT id, entity_type FROM tds_sync_queue
-                 WHERE status = 'failed' AND retry_count <= max_retries
-                   AND COALESCE(next_attempt_at, updated_at) <= now() - interval '5 seconds'
-                   AND COALESCE(enqueued_at, updated_at) < now() - make_interval(secs => :after)
-                 ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
-                """
-            ),
-            {"after": get_settings().orphan_after_seconds, "batch": BATCH},
-        ).all()
+        rows = s.execute(sql.DUE_RETRIES, {"after": _seconds(get_settings().orphan_after_seconds),
+                                           "batch": BATCH}).all()
         if not rows:
             return {"published": 0}
-        sent = publish_many((r.entity_type, r.id) for r in rows)
-        s.execute(
-            text("UPDATE tds_sync_queue SET enqueued_at = now() WHERE id = ANY(:ids)"),
-            {"ids": [r.id for r in rows[:sent]]},
-        )
-        _audit(s, "heal.requeue_failed", sent)
-    return {"published": sent}
+        s.execute(sql.MARK_ENQUEUED, {"ids": [r.id for r in rows]})  # committed before the messages leave
+        _audit(s, "heal.requeue_failed", len(rows))
+    return {"published": publish_many((r.entity_type, r.id) for r in rows)}
 
 
 @app.task(name="heal.dead_letter", ignore_result=True, soft_time_limit=120, time_limit=150)
 def dead_letter_exhausted() -> dict:
     """Dead-letter failed events that have used up their retries but were never moved."""
     with session_scope() as s:
-        rows = s.execute(
-            text(
-                "SELECT id, error_message FROM tds_sync_queue WHERE status = 'failed' "
-                "AND retry_count > max_retries ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED"
-            ),
-            {"batch": BATCH},
-        ).all()
+        rows = s.execute(sql.EXHAUSTED, {"batch": BATCH}).all()
         for r in rows:
             dead_letter(s, r.id, r.error_message or "retries exhausted", "RetriesExhausted", actor="healer")
     return {"dead": len(rows)}
@@ -177,16 +133,9 @@ def purge_completed(days: int = 30) -> dict:
     total = 0
     while True:
         with session_scope() as s:
-            n = s.execute(
-                text(
-                    "DELETE FROM tds_sync_queue WHERE id IN (SELECT id FROM tds_sync_queue "
-                    "WHERE status = 'completed' AND completed_at < now() - make_interval(days => :days) "
-                    "ORDER BY id LIMIT 10000 FOR UPDATE SKIP LOCKED)"
-                ),
-                {"days": int(days)},
-            ).rowcount
+            n = s.execute(sql.PURGE_COMPLETED, {"age": dt.timedelta(days=int(days)), "batch": 10_000}).rowcount
             total += n
-            if n < 10000:
+            if n < 10_000:
                 _audit(s, "heal.purge_completed", total, {"days": days})
                 break
     return {"purged": total}
@@ -202,14 +151,8 @@ def check_workers() -> dict:
     answering = sorted(name for reply in replies for name in reply)
     with session_scope() as s:
         if answering:
-            s.execute(text("UPDATE tds_alerts SET cleared_at = now() WHERE check_name = 'workers' "
-                           "AND cleared_at IS NULL"))
+            s.execute(sql.CLEAR_ALERT, {"check": "workers"})
         else:
-            s.execute(
-                text(
-                    "INSERT INTO tds_alerts (check_name, severity, message, value) "
-                    "VALUES ('workers', 'critical', 'no Celery worker answers a ping', '0') "
-                    "ON CONFLICT (check_name) WHERE cleared_at IS NULL DO NOTHING"
-                )
-            )
+            s.execute(sql.RAISE_ALERT, {"check": "workers", "severity": "critical",
+                                        "message": "no Celery worker answers a ping", "value": "0"})
     return {"workers": answering}

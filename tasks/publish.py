@@ -8,9 +8,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable
-from contextlib import contextmanager
 
-from kombu.exceptions import KombuError, OperationalError as KombuOperationalError
+from kombu.exceptions import KombuError
+from kombu.exceptions import OperationalError as KombuOperationalError
 from redis.exceptions import RedisError
 
 from zoho.entities import get_entity
@@ -21,14 +21,11 @@ BROKER_ERRORS = (KombuError, KombuOperationalError, RedisError, OSError, Connect
 
 
 class _ThreadPublisher:
-    """One broker connection and producer kept by a receiver thread, so a webhook's publish is one LPUSH.
+    """One broker connection and producer kept by a receiver thread, so a webhook's publish is one send.
 
-    Per message, Celery's default path acquires a producer from the pool, re-binds the queue
-    to declare it (cached, but copied each time), and kombu's Redis channel builds a new
-    `redis.Redis` client (two response-callback tables of ~80 entries) — together about
-    two thirds of the publish's CPU in the receiver. Here a queue is declared once per
-    connection and the channel reuses one client on its own connection pool. The message
-    is still Celery's own (`send_task`), so workers, Flower and retries see no difference.
+    Per message, Celery's default path acquires a producer from the pool and re-binds the
+    queue to declare it; here a queue is declared once per connection. The message is still
+    Celery's own (`send_task`), so workers, Flower and retries see no difference, on any broker.
     """
 
     def __init__(self, app):
@@ -42,29 +39,12 @@ class _ThreadPublisher:
         app.send_task(entity.task_name, args=[event_id], queue=entity.queue, routing_key=entity.queue,
                       producer=self.producer, declare=declare, argsrepr=f"[{event_id}]", kwargsrepr="{}")
         self.declared.add(entity.queue)
-        # Only once a publish went through: resolving the channel ourselves would wait on
-        # kombu's connection retries instead of Celery's short publish retry policy.
-        reuse_one_client(self.producer.channel)
 
     def close(self) -> None:
         try:
             self.connection.release()
         except Exception:  # noqa: BLE001 - closing a broken connection may fail again
             pass
-
-
-def reuse_one_client(channel) -> None:
-    """Make kombu's Redis channel publish through one kept client (no-op for other transports)."""
-    if getattr(channel, "_zohosync_client", None) is not None or not hasattr(channel, "_create_client"):
-        return
-    client = channel._create_client()
-
-    @contextmanager
-    def conn_or_acquire(given=None):
-        yield given or client
-
-    channel.conn_or_acquire = conn_or_acquire
-    channel._zohosync_client = client
 
 
 _local = threading.local()

@@ -43,13 +43,7 @@ def private_services():
     pg.close()
 
 
-NEEDS_BROKER_AGNOSTIC_HEAL = pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="on RabbitMQ lost messages are re-published only by a broker-agnostic heal.enqueue_orphans "
-           "(issue 16 point 4, tasks/heal.py: the core engineer's part); remove this mark once it is merged")
-
-
-@pytest.fixture(params=[pytest.param(b, marks=NEEDS_BROKER_AGNOSTIC_HEAL) if b == "rabbitmq" else b for b in BROKERS])
+@pytest.fixture(params=BROKERS)
 def broker(request, private_services):
     """(kind, broker URL, how to make the broker lose every message)."""
     svc = private_services

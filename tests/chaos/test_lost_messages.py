@@ -14,7 +14,6 @@ import time
 import pytest
 from kombu import Connection
 
-from tests.chaos.test_faults import NEEDS_BROKER_AGNOSTIC_HEAL
 from tests.conftest import TEST_BROKER_URL
 from tests.support.brokers import BROKERS, broker_url
 from tests.support.load import Zoho, outcome, product_versions, unfinished
@@ -26,8 +25,7 @@ EVENTS = 50
 WITHIN_SECONDS = 120
 
 
-@pytest.mark.parametrize("broker", [pytest.param(b, marks=NEEDS_BROKER_AGNOSTIC_HEAL) if b == "rabbitmq" else b
-                                    for b in BROKERS])
+@pytest.mark.parametrize("broker", BROKERS)
 def test_events_whose_messages_were_purged_are_applied_within_two_minutes(broker, db, redis_client):
     with broker_url(broker, TEST_BROKER_URL) as url:
         env = child_env(CELERY_BROKER_URL=url, REDIS_URL=TEST_BROKER_URL)

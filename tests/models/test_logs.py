@@ -79,3 +79,61 @@ def test_json_lines_keep_every_field_a_call_passes_with_text_redacted(secrets_en
     assert (body["zoho_status"], body["error_type"], body["attempt"], body["zoho_path"]) == (
         500, "TransientError", 4, "/items")
     assert body["error"].startswith("HTTP 500") and "cs-7f3a9e1b2c" not in line
+
+
+def _record(msg="zoho call failed", args=(), **extra) -> logging.LogRecord:
+    record = logging.LogRecord("zoho.client", logging.WARNING, __file__, 1, msg, args, None)
+    for key, value in extra.items():
+        setattr(record, key, value)
+    return record
+
+
+def test_json_lines_carry_every_field_the_call_passes_not_only_a_fixed_list():
+    body = json.loads(JsonFormatter().format(_record(status=503, error="Service Unavailable", attempt=2,
+                                                     path="/items", elapsed_ms=12.5)))
+    assert (body["status"], body["error"], body["attempt"], body["path"], body["elapsed_ms"]) == (
+        503, "Service Unavailable", 2, "/items", 12.5)
+
+
+def test_fields_named_like_secrets_and_secret_values_inside_fields_are_masked(secrets_env):
+    line = JsonFormatter().format(_record(access_token="1000.tok.en", client_secret="abc", headers={
+        "Authorization": "Zoho-oauthtoken 1000.aaaa.bbbb", "X-Request": "ok"}, url="https://x/?refresh_token=r1",
+        detail="boom cs-7f3a9e1b2c"))
+    body = json.loads(line)
+    assert body["access_token"] == "***" and body["client_secret"] == "***"
+    assert body["headers"] == {"Authorization": "***", "X-Request": "ok"}
+    for leaked in ("1000.tok.en", "1000.aaaa.bbbb", "r1", "cs-7f3a9e1b2c"):
+        assert leaked not in line
+
+
+def test_context_bound_once_is_on_every_line_and_a_calls_own_extra_wins():
+    from models.logs import log_context
+
+    with log_context(task_id="t-1", event_id=7, entity="products"):
+        inside = json.loads(JsonFormatter().format(_record(entity="invoices")))
+    outside = json.loads(JsonFormatter().format(_record()))
+    assert (inside["task_id"], inside["event_id"], inside["entity"]) == ("t-1", 7, "invoices")
+    assert "task_id" not in outside and "event_id" not in outside
+
+
+def test_a_newline_in_a_value_cannot_forge_a_second_text_log_line():
+    from models.logs import TextFormatter
+
+    forged = "Bags\n12:00:00 INFO    tasks.heal: all good"
+    line = TextFormatter().format(_record("applied %s", (forged,), entity_name=forged))
+    assert "\n" not in line and line.count("\\n") == 2
+    assert "Bags\\n12:00:00 INFO" in line
+
+
+def test_a_traceback_stays_indented_under_its_text_line():
+    from models.logs import TextFormatter
+
+    try:
+        raise ValueError("bad\nforged line")
+    except ValueError:
+        import sys
+
+        record = _record()
+        record.exc_info = sys.exc_info()
+    lines = TextFormatter().format(record).split("\n")
+    assert all(line.startswith("  | ") for line in lines[1:])

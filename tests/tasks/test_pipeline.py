@@ -1,6 +1,8 @@
 """The generic pipeline against real PostgreSQL: exactly-once effect, newest wins, classified failures."""
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -78,89 +80,129 @@ def test_unmappable_payload_goes_straight_to_the_dead_letter_table_with_error_an
     assert product(db) is None
 
 
-def test_transient_failures_back_off_and_dead_letter_after_max_retries(db):
-    from zoho.errors import TransientError
+def claim(event_id: int, task_id: str) -> None:
+    """What a worker running an event alone has committed before it died: its claim."""
+    import datetime as dt
 
+    from models import queue as sql
+    from models.db import get_engine
+
+    with get_engine().begin() as c:
+        c.execute(sql.CLAIM, {"ids": [event_id], "task_id": task_id, "lock": dt.timedelta(minutes=30)})
+
+
+def failing_database(monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import tasks.pipeline as pipeline_module
+
+    def boom(conn, records):
+        raise OperationalError("INSERT …", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(pipeline_module, "apply_records", boom)
+
+
+def test_transient_failures_back_off_and_dead_letter_after_max_retries(db, monkeypatch):
+    failing_database(monkeypatch)
     pipe = pipeline_for("products")
     eid = add_event("products", "item", item(), max_retries=2)
     waits = []
     for attempt in (1, 2, 3):
-        q_ = q(db, "UPDATE tds_sync_queue SET next_attempt_at = NULL WHERE id = :i RETURNING id", i=eid)
-        assert q_
-        claimed = pipe.claim([eid], f"t{attempt}")
-        assert [e.id for e in claimed] == [eid]
-        from tasks.pipeline import Outcome
-
-        out = Outcome()
-        pipe.fail(claimed, TransientError("zoho 503"), f"t{attempt}", out)
+        q(db, "UPDATE tds_sync_queue SET next_attempt_at = NULL WHERE id = :i RETURNING id", i=eid)
+        out = pipe.run([eid], f"t{attempt}")
         waits.append(out.retry_in)
         row = event_row(db, eid)
         if attempt < 3:
-            assert (row.status, row.retry_count) == ("failed", attempt)
-            assert row.next_attempt_at is not None and "zoho 503" in row.error_message
+            assert out.retry == [eid] and (row.status, row.retry_count) == ("failed", attempt)
+            assert row.next_attempt_at is not None and "server closed" in row.error_message
         else:
-            assert row.status == "dead"
+            assert out.dead == [eid] and row.status == "dead"
     assert 1.0 <= waits[0] < 2.0 and 2.0 <= waits[1] < 3.0 and waits[2] is None
     assert len(q(db, "SELECT 1 FROM tds_dead_letter_queue")) == 1
 
 
-def test_a_failed_event_is_not_claimed_before_its_retry_is_due(db):
-    from tasks.pipeline import Outcome
-    from zoho.errors import TransientError
-
+def test_a_failed_event_is_not_taken_before_its_retry_is_due(db, monkeypatch):
     pipe = pipeline_for("products")
     eid = add_event("products", "item", item())
-    pipe.fail(pipe.claim([eid], "t1"), TransientError("x"), "t1", Outcome())
-    assert pipe.claim([eid], "t2") == []
+    with monkeypatch.context() as m:
+        failing_database(m)
+        assert pipe.run([eid], "t1").retry == [eid]
+    assert pipe.run([eid], "t2").skipped == [eid]
+    assert event_row(db, eid).status == "failed"
 
 
 def test_a_claim_taken_over_by_the_healer_is_never_applied_by_the_first_worker(db):
+    from models import queue as sql
+
     pipe = pipeline_for("products")
     eid = add_event("products", "item", item())
-    stale_claim = pipe.claim([eid], "dead-worker")
-    for e in stale_claim:
-        e.records = pipe.transform(e)
+    claim(eid, "dead-worker")
     q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '5 minutes' WHERE id = :i RETURNING id", i=eid)
     assert release_stuck.run()["released"] == 1
     row = event_row(db, eid)
     assert (row.status, row.retry_count) == ("failed", 1)
+    # What the first worker re-checks under a row lock before applying: the claim is no longer its own.
+    with db.begin() as c:
+        assert c.execute(sql.LOCK_CLAIMED, {"ids": [eid], "task_id": "dead-worker"}).all() == []
     assert pipe.run([eid], "new-worker").applied == [eid]
-    from tasks.pipeline import Outcome
-
-    late = Outcome()
-    pipe.apply(stale_claim, "dead-worker", late)
-    assert late.skipped == [eid] and not late.applied
     assert len(q(db, "SELECT 1 FROM tds_audit_trail WHERE action = 'applied'")) == 1
 
 
 def test_release_stuck_ignores_rows_a_live_worker_holds_and_recent_claims(db):
     pipe = pipeline_for("products")
     eid = add_event("products", "item", item())
-    pipe.claim([eid], "live")
+    claim(eid, "live")
     assert release_stuck.run()["released"] == 0
     assert event_row(db, eid).status == "processing"
 
 
 def test_a_record_that_keeps_killing_its_worker_is_dead_lettered(db):
-    pipe = pipeline_for("products")
     eid = add_event("products", "item", item(), max_retries=1)
     for n in range(2):
         q(db, "UPDATE tds_sync_queue SET next_attempt_at = NULL WHERE id = :i RETURNING id", i=eid)
-        assert pipe.claim([eid], f"w{n}")
+        claim(eid, f"w{n}")
         q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '5 minutes' WHERE id = :i RETURNING id", i=eid)
         release_stuck.run()
     assert event_row(db, eid).status == "dead"
     assert q(db, "SELECT error_class FROM tds_dead_letter_queue")[0].error_class == "WorkerLost"
 
 
-def test_enqueue_orphans_republishes_old_pending_rows_when_their_queue_is_empty(db, redis_client):
+def test_enqueue_orphans_republishes_old_pending_rows_even_while_their_queue_is_busy(db, redis_client):
+    from tasks.publish import publish_many
+
+    busy = [add_event("products", "item", item(item_id=f"26466100000000007{i:02d}")) for i in range(3)]
+    assert publish_many([("products", i) for i in busy]) == 3  # the queue holds other events' messages
     eid = add_event("products", "item", item())
     q(db, "UPDATE tds_sync_queue SET created_at = now() - interval '2 minutes' WHERE id = :i RETURNING id", i=eid)
-    fresh = add_event("products", "item", item(item_id="2646610000000000001"))
     assert enqueue_orphans.run()["published"] == 1
-    assert redis_client.llen("sync.products") == 1
-    assert event_row(db, eid).enqueued_at is not None and event_row(db, fresh).enqueued_at is None
+    assert redis_client.llen("sync.products") == 4
+    assert event_row(db, eid).enqueued_at is not None and event_row(db, busy[0]).enqueued_at is None
     assert enqueue_orphans.run()["published"] == 0  # not again within the window
+
+
+def test_enqueue_orphans_sends_one_wake_up_per_batch_of_first_attempt_orphans(db, redis_client, monkeypatch):
+    from models.settings import reset_settings
+
+    monkeypatch.setenv("SYNC_BATCH_MAX", "4")
+    reset_settings()
+    try:
+        ids = [add_event("products", "item", item(item_id=f"26466100000000008{i:02d}")) for i in range(10)]
+        failed_before = add_event("products", "item", item(item_id="2646610000000000900"))
+        q(db, "UPDATE tds_sync_queue SET retry_count = 1 WHERE id = :i RETURNING id", i=failed_before)
+        q(db, "UPDATE tds_sync_queue SET created_at = now() - interval '2 minutes' + id * interval '1 ms' "
+              "RETURNING id")
+        out = enqueue_orphans.run()
+        assert out == {"published": 4, "found": 11}  # ids 1, 5, 9 sweep four each; the retried one alone
+        from tasks.sync import process_products
+
+        for _ in range(redis_client.llen("sync.products")):
+            body = json.loads(redis_client.rpop("sync.products"))
+            event_id = json.loads(base64.b64decode(body["body"]))[0][0]
+            process_products.apply(args=(event_id,))
+    finally:
+        monkeypatch.undo()
+        reset_settings()
+    assert {event_row(db, i).status for i in ids + [failed_before]} == {"completed"}
 
 
 def test_requeue_failed_publishes_due_failed_rows_and_dead_letter_moves_exhausted_ones(db, redis_client):
