@@ -4,12 +4,12 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from tests.tasks.test_images import Items, image_calls, root, rows, run, sync_to_erp  # noqa: F401  (fixtures)
+from tests.tasks.test_images import Items, image_calls, rows, run, sync_to_erp
 from tests.zoho.client.conftest import sandbox, sandbox_process  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("bad_id", ["..", ".", "1/../2"])
-def test_an_item_id_that_is_not_digits_never_reaches_the_image_url(sandbox, db, root, bad_id):  # noqa: F811
+def test_an_item_id_that_is_not_digits_never_reaches_the_image_url(sandbox, db, bad_id):  # noqa: F811
     items = Items(sandbox)
     good, victim = items.distinct[:2]
     sync_to_erp(sandbox, [good, victim])
@@ -17,7 +17,7 @@ def test_an_item_id_that_is_not_digits_never_reaches_the_image_url(sandbox, db, 
         c.execute(text("UPDATE products SET zoho_item_id = :bad WHERE zoho_item_id = :v"), {"bad": bad_id, "v": victim})
     before = sum(sandbox.stats()["api_calls_by_path"].values())
 
-    result = run(root)
+    result = run()  # pictures go to the shared product_images table: no directory to escape
 
     assert (result["downloaded"], result["failed"]) == (1, 1)
     assert "not a Zoho item id" in rows(db, [bad_id])[bad_id].image_error

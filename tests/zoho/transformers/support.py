@@ -46,7 +46,7 @@ def sync(entity_name: str, body: dict[str, Any], operation: str = "upsert", **ct
 
 
 def rows(model: type, order_by: str | None = None, **where: Any) -> list[Any]:
-    """Rows of `model`, by default in primary-key order (not every table has an `id`: product_images is keyed by sha256)."""
+    """Rows of `model`, by default in primary-key order (product_images is keyed by sha256, not `id`)."""
     with session_scope() as s:
         keys = [getattr(model, order_by)] if order_by else list(inspect(model).primary_key)
         stmt = select(model).order_by(*keys)
