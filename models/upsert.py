@@ -8,7 +8,9 @@ Deadlock-free by construction: every statement that locks several rows takes the
 global order — table by table in `lock_rank` order (parents before the rows that point at
 them), then by key within a table. Rows another table's record will patch (stock and prices
 set product columns) are locked up front with the placeholders of their table, so a patch
-issued late in the transaction never waits for a lock it did not already hold.
+issued late in the transaction never waits for a lock it did not already hold. A table whose
+records come in several column sets (one upsert statement each) has all its keys taken first,
+in one pass, so the statements after it never go back to a lower key.
 """
 from __future__ import annotations
 
