@@ -8,7 +8,9 @@ Deadlock-free by construction: every statement that locks several rows takes the
 global order — table by table in `lock_rank` order (parents before the rows that point at
 them), then by key within a table. Rows another table's record will patch (stock and prices
 set product columns) are locked up front with the placeholders of their table, so a patch
-issued late in the transaction never waits for a lock it did not already hold.
+issued late in the transaction never waits for a lock it did not already hold. A table whose
+records come in several column sets (one upsert statement each) has all its keys taken first,
+in one pass, so the statements after it never go back to a lower key.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, not_, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, false, func, not_, or_, select, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -95,13 +97,11 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
         # One round trip: the rows inserted now come back from the INSERT, the existing ones
         # from the SELECT (same statement, so it cannot see the INSERT's own rows).
         extra = sorted({c for z in ordered for c in starts.get((model, z), {})})
-        inserted = (
-            pg_insert(model)
-            .values([{model.zoho_key: z, **{c: starts.get((model, z), {}).get(c) for c in extra}} for z in ordered])
-            .on_conflict_do_nothing(index_elements=[model.zoho_key])
-            .returning(model.id, key_col)
-            .cte(f"placeholders_{model.__tablename__}")
-        )
+        # Rows the records will patch are locked by the placeholder statement itself (`_placeholders`).
+        placeholders = _placeholders(
+            model, [{model.zoho_key: z, **{c: starts.get((model, z), {}).get(c) for c in extra}} for z in ordered],
+            lock=bool(patched.get(model)))
+        inserted = placeholders.returning(model.id, key_col).cte(f"placeholders_{model.__tablename__}")
         both = union_all(select(inserted.c.id, inserted.c[model.zoho_key]),
                          select(model.id, key_col).where(key_col.in_(ordered)))
         for row_id, zid in session.execute(both):
@@ -110,9 +110,6 @@ def resolve_refs(session: Session, records: list[Record]) -> None:
         if missing:  # committed by a concurrent transaction after this statement's snapshot
             for row_id, zid in session.execute(select(model.id, key_col).where(key_col.in_(missing))):
                 ids[(model, zid)] = row_id
-        if patched.get(model):
-            session.execute(select(model.id).where(key_col.in_(sorted(patched[model])))
-                            .order_by(key_col).with_for_update(key_share=True))
 
     def substitute(values: dict[str, Any]) -> None:
         for k, v in list(values.items()):
@@ -224,6 +221,27 @@ def _apply_patch(session: Session, patch) -> None:
     )
 
 
+def _placeholders(model: type, rows: list[dict[str, Any]], lock: bool):
+    """`INSERT (key, …) … ON CONFLICT`: placeholder rows for keys not stored yet, NULL version so a real record wins.
+
+    With `lock`, existing rows are locked by the same statement, in its one pass in key order: a
+    separate `FOR NO KEY UPDATE` pass would go back to lower keys while holding the new placeholders,
+    and deadlock with a page of this table upserting in key order (tests/e2e/test_no_deadlocks.py).
+    DO UPDATE locks every conflicting row even when its WHERE is false (nothing is written); the
+    assigned column is no key, so the lock is FOR NO KEY UPDATE's.
+    """
+    stmt = pg_insert(model).values(rows)
+    if not lock:
+        return stmt.on_conflict_do_nothing(index_elements=[model.zoho_key])
+    version = model.__table__.c.zoho_last_modified_at
+    return stmt.on_conflict_do_update(index_elements=[model.zoho_key], set_={version.name: version}, where=false())
+
+
+def _lock_keys(session: Session, model: type, keys: set[Any]) -> None:
+    """Insert placeholders for and lock every key of `model` the caller will upsert, in one key-ordered pass."""
+    session.execute(_placeholders(model, [{model.zoho_key: k} for k in sorted(keys, key=_sort_key)], lock=True))
+
+
 def apply_records(session: Session, records: list[Record]) -> ApplyResult:
     """Write records in the caller's transaction; returns how many applied and how many were stale."""
     result = ApplyResult()
@@ -235,8 +253,16 @@ def apply_records(session: Session, records: list[Record]) -> ApplyResult:
         groups[(rec.model, rec.conflict_columns, tuple(sorted(rec.values)))].append(rec)
     # Tables in the global order; within a table, rows by key (see `lock_rank`).
     ordered = sorted(groups.items(), key=lambda kv: (lock_rank(kv[0][0].__tablename__), kv[0][1], kv[0][2]))
+    shapes: dict[tuple, int] = defaultdict(int)
+    for (model, conflict, _), _group in ordered:
+        shapes[(model, conflict)] += 1
     done: list[tuple[Record, int]] = []
-    for _, group in ordered:
+    for (model, conflict, _), group in ordered:
+        if (shapes.pop((model, conflict), 1) > 1 and conflict == (getattr(model, "zoho_key", None),)
+                and "zoho_last_modified_at" in model.__table__.c):
+            # Records of one table in several column sets are upserted in one statement per set, each in key
+            # order, so together they would revisit lower keys: take every key of the table first, in one pass.
+            _lock_keys(session, model, {rec.conflict_value()[0] for rec in records if rec.model is model})
         unique = _dedupe_newest(group)
         applied = _upsert_group(session, unique)
         result.applied += len(applied)

@@ -111,7 +111,7 @@ class RunStats:
                 "held": {k: v.isoformat() for k, v in self.held.items()}}
 
     @classmethod
-    def from_row(cls, row: Any) -> "RunStats":
+    def from_row(cls, row: Any) -> RunStats:
         d = row.details or {}
         return cls(fetched=row.fetched, changed=row.changed, skipped=row.skipped, failed=row.failed,
                    deleted=row.deleted, api_calls=row.api_calls, pages=d.get("pages", 0),
@@ -232,7 +232,7 @@ class Puller:
         return self.run_id
 
     @classmethod
-    def load(cls, run_id: int, *, client=None, heartbeat: Callable[[], None] | None = None) -> "Puller | None":
+    def load(cls, run_id: int, *, client=None, heartbeat: Callable[[], None] | None = None) -> Puller | None:
         """The running pull `run_id`, as its last step left it; None when it is no longer running."""
         with get_engine().connect() as c:
             row = c.execute(text("SELECT * FROM tds_sync_runs WHERE id = :i"), {"i": run_id}).first()

@@ -20,8 +20,8 @@ WORKER_CONNECTIONS = 1000
 _SENSITIVE_PARAM = re.compile(
     r"(?i)((?:^|[?&;\s\"'])(?:admin_token|token|access_token|refresh_token|client_secret|secret|password|signature"
     r"|key)=)([^&;\s\"']*)")
-_SENSITIVE_HEADER = re.compile(r"(?i)\b(authorization|x-zoho-webhook-token|x-webhook-key|x-admin-token|cookie)(\s*[:=]\s*)"
-                               r"([^\s\"',}]+(?:\s+[^\s\"',}]+)?)")
+_SENSITIVE_HEADER = re.compile(r"(?i)\b(authorization|x-zoho-webhook-token|x-webhook-key|x-admin-token|cookie)"
+                               r"(\s*[:=]\s*)([^\s\"',}]+(?:\s+[^\s\"',}]+)?)")
 
 
 def mask(text: str, secrets: tuple[str, ...] = ()) -> str:

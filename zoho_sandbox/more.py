@@ -1,4 +1,4 @@
-"""The sandbox's later Zoho modules: inventory adjustments, transfer orders, composite items, item groups, vendor credits.
+"""The sandbox's later modules: inventory adjustments, transfer orders, composite items, item groups, vendor credits.
 
 Shaped as Zoho's OpenAPI specification gives them (`zoho-openapi/*.yml`): the same field
 names, list and record keys and paths. Small counts (tens of records each at scale 1) keep

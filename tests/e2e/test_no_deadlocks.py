@@ -2,13 +2,13 @@
 real worker, while live webhooks change records, finds no deadlock in PostgreSQL and puts no event through a retry."""
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import TEST_WEBHOOK_SECRET
 from tests.support.procs import child_env, free_port, start_receiver, start_worker, wait_for
 from tests.tasks.bulk_support import SANDBOX_ENV, Zoho
 from zoho_sandbox.server import SandboxServer
@@ -24,13 +24,16 @@ def deadlocks(db) -> int:
 def test_the_initial_pull_with_live_webhooks_deadlocks_nothing_and_retries_nothing(database_url, db, redis_client):
     with SandboxServer(scale=0.1, seed=11, rate_limit=100000, daily_limit=10_000_000,
                        webhook_retries=1, webhook_backoff=(0.1,)) as server:
-        env = child_env(**SANDBOX_ENV, ZOHO_API_BASE_URL=server.url, ZOHO_ACCOUNTS_URL=server.url)
+        # Zoho credentials set (not sandbox mode): the receiver refuses the suite's published secrets.
+        webhook_secret = secrets.token_hex(20)
+        env = child_env(**SANDBOX_ENV, ZOHO_API_BASE_URL=server.url, ZOHO_ACCOUNTS_URL=server.url,
+                        ZOHO_WEBHOOK_SECRET=webhook_secret, ADMIN_TOKEN=secrets.token_urlsafe(24))
         port = free_port()
         web = start_receiver(env, port)
         worker = start_worker(env, "nodeadlock", concurrency=4)  # every queue: sync.*, bulk, maintenance
         zoho = Zoho(server.url)
         zoho.control("POST", "/config", json={"webhook_url": f"http://127.0.0.1:{port}",
-                                              "webhook_secret": TEST_WEBHOOK_SECRET})
+                                              "webhook_secret": webhook_secret})
         before = deadlocks(db)
         stop = threading.Event()
 

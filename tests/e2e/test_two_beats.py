@@ -1,4 +1,4 @@
-"""Two beats against one coordination Redis: each schedule entry is sent once per interval, and the standby takes over."""
+"""Two beats on one coordination Redis: each schedule entry is sent once per interval, and the standby takes over."""
 from __future__ import annotations
 
 import itertools

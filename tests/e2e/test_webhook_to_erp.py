@@ -1,4 +1,7 @@
-"""Signed webhooks over real HTTP become ERP rows through a real worker (docs/reference.md#endpoints, #tasks), on Redis and RabbitMQ."""
+"""Signed webhooks over real HTTP become ERP rows through a real worker, on Redis and RabbitMQ.
+
+See docs/reference.md#endpoints and #tasks.
+"""
 from __future__ import annotations
 
 import json

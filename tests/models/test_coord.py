@@ -121,6 +121,7 @@ def test_the_oauth_caches_script_keys_share_a_slot(monkeypatch):
     monkeypatch.setenv("ZOHO_CLIENT_ID", "1000.CLIENTID")
     monkeypatch.setenv("ZOHO_CLIENT_SECRET", "client-secret-value")
     monkeypatch.setenv("ZOHO_REFRESH_TOKEN", "1000.refresh.token")
+    monkeypatch.setenv("ZOHO_ORGANIZATION_ID", "10234695")  # all four or none: partial credentials stop a process
     reset_settings()
     try:
         keys = TokenManager(redis_client=fakeredis.FakeRedis())._keys()

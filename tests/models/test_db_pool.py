@@ -1,4 +1,4 @@
-"""Pool sizes come from the environment (DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW): many hosts must fit max_connections."""
+"""Pool sizes come from the environment (DATABASE_POOL_SIZE, DATABASE_MAX_OVERFLOW): many hosts fit max_connections."""
 from __future__ import annotations
 
 import pytest

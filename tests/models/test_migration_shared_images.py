@@ -1,4 +1,4 @@
-"""Migration 0008_shared_images: pictures on the migrating host's disk move into `product_images`; others are re-fetched."""
+"""Migration 0008_shared_images: pictures on the migrating host's disk move into `product_images`; others re-fetch."""
 from __future__ import annotations
 
 import hashlib

@@ -1,4 +1,4 @@
-"""The real Celery app plus one test-only pull task (`bulk.test_sleep`), for `celery -A tests.support.slow_pulls worker`.
+"""The real Celery app plus a test-only pull task (`bulk.test_sleep`), for `celery -A tests.support.slow_pulls worker`.
 
 The task notes in Redis when it started and finished, so a test can see how many ran at once.
 """

@@ -8,9 +8,8 @@ from tests.support.procs import BIN, ROOT, child_env
 
 
 def test_the_cli_reads_the_same_organisation_and_budget_as_the_stack(db, redis_client):
-    from zoho.ratelimit import RateLimiter
-
     from models.settings import SANDBOX_ORG_ID
+    from zoho.ratelimit import RateLimiter
 
     org = SANDBOX_ORG_ID
     limiter = RateLimiter(namespace=org)  # what the stack's workers spend, under the sandbox organisation

@@ -17,7 +17,7 @@ def test_an_item_id_that_is_not_digits_never_reaches_the_image_url(sandbox, db, 
         c.execute(text("UPDATE products SET zoho_item_id = :bad WHERE zoho_item_id = :v"), {"bad": bad_id, "v": victim})
     before = sum(sandbox.stats()["api_calls_by_path"].values())
 
-    result = run()
+    result = run()  # pictures go to the shared product_images table: no directory to escape
 
     assert (result["downloaded"], result["failed"]) == (1, 1)
     assert "not a Zoho item id" in rows(db, [bad_id])[bad_id].image_error

@@ -57,8 +57,9 @@ def test_runs_lists_recent_pulls_newest_first_with_their_figures(db, redis_clien
     with db.begin() as c:
         c.execute(text("INSERT INTO tds_sync_runs (entity_type, kind, status, api_calls, fetched, changed, failed, "
                        "duration_ms, started_at, finished_at) VALUES "
-                       "('invoices', 'incremental', 'completed', 575, 4000, 3900, 2, 660000, now() - interval '1 hour', "
-                       "now() - interval '49 minutes'), ('products', 'full', 'running', 3, 600, 10, 0, NULL, now(), NULL)"))
+                       "('invoices', 'incremental', 'completed', 575, 4000, 3900, 2, 660000, "
+                       "now() - interval '1 hour', now() - interval '49 minutes'), "
+                       "('products', 'full', 'running', 3, 600, 10, 0, NULL, now(), NULL)"))
     rows = json.loads(run("runs", "--json").output)
     assert [(r["entity_type"], r["kind"], r["status"]) for r in rows] == [("products", "full", "running"),
                                                                           ("invoices", "incremental", "completed")]

@@ -62,6 +62,7 @@ def test_pulled_purchase_documents_keep_array_addresses_locations_and_inclusive_
         lines = c.execute(text("SELECT count(*), count(zoho_location_id), count(rate) FROM bill_line_items")).one()
         percent = c.execute(text("SELECT count(*) FROM sales_orders WHERE discount_type = 'percentage' "
                                  "AND discount_amount > 0")).scalar()
-        branches = c.execute(text("SELECT count(*) FROM sales_orders WHERE custom_fields->>'Branch' IS NOT NULL")).scalar()
+        branches = c.execute(text("SELECT count(*) FROM sales_orders "
+                                  "WHERE custom_fields->>'Branch' IS NOT NULL")).scalar()
     assert arrays > 0 and inclusive > 0 and percent > 0 and branches > 0
     assert lines[0] == lines[1] == lines[2] > 0

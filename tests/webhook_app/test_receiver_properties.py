@@ -69,7 +69,7 @@ def test_signed_arbitrary_json_is_either_recorded_or_refused_with_4xx(app_client
 
 
 def _nested(depth: int) -> bytes:
-    """`{"item": {"item_id": "1", "rate": [[[…1…]]]}}` as bytes (an object that deep would break the test's printing)."""
+    """`{"item": {"item_id": "1", "rate": [[[…1…]]]}}` as bytes (an object that deep would break test printing)."""
     return b'{"item": {"item_id": "1", "rate": ' + b"[" * depth + b"1" + b"]" * depth + b"}}"
 
 

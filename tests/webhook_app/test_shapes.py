@@ -88,7 +88,8 @@ def test_every_envelope_spelling_zoho_uses_is_accepted(client, db, route, key, r
 
 def test_purchase_order_under_inventorys_spelling_lands(client, db):
     r = signed_post(client, f"{HOOK}/purchase-orders", "purchase_order",
-                    {"purchaseorder_id": "2646610000000800001", "purchaseorder_number": "PO-9", "last_modified_time": LMT})
+                    {"purchaseorder_id": "2646610000000800001", "purchaseorder_number": "PO-9",
+                     "last_modified_time": LMT})
     _apply("purchase-orders", r.json["event_id"])
     assert one(PurchaseOrder, zoho_purchaseorder_id="2646610000000800001").purchaseorder_number == "PO-9"
 

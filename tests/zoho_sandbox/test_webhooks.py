@@ -126,7 +126,8 @@ def test_a_delete_webhook_can_be_fired_after_a_silent_delete(zoho: Zoho, receive
     ).json()
     assert result["delivered"]
     [hit] = receiver.all()
-    assert hit.query == {"entity": "invoices", "event": "deleted"} and hit.json["invoice"]["invoice_id"] == invoice["invoice_id"]
+    assert hit.query == {"entity": "invoices", "event": "deleted"}
+    assert hit.json["invoice"]["invoice_id"] == invoice["invoice_id"]
     missing = zoho.control("POST", "/webhooks/fire", json={"entity": "invoices", "zoho_id": invoice["invoice_id"]})
     assert missing.status_code == 404
 

@@ -203,7 +203,8 @@ def person_records(record: dict[str, Any], ctx: TransformContext, active: bool =
         ctx.warn("contact_persons")
     if not isinstance(persons, list):
         return []
-    contact_id = to_zoho_id(record.get("contact_id")) if not isinstance(record.get("contact_id"), (dict, list)) else None
+    raw_id = record.get("contact_id")
+    contact_id = to_zoho_id(raw_id) if not isinstance(raw_id, (dict, list)) else None
     version = last_modified(record)
     mapper = ContactPersonMapper(ctx)
     out = []
@@ -266,7 +267,8 @@ def contact_transform(default: str):
     """The transform of a contact route: file by `contact_type`, then the contact persons."""
 
     def transform(record: dict[str, Any], ctx: TransformContext) -> list[Record]:
-        out = [Record(TABLES[name][0], TABLES[name][1](ctx).values(record)) for name in filed_as(record, default, ctx.record_key)]
+        out = [Record(TABLES[name][0], TABLES[name][1](ctx).values(record))
+               for name in filed_as(record, default, ctx.record_key)]
         return out + person_records(record, ctx)
 
     return transform

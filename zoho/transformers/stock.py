@@ -123,7 +123,8 @@ def level_records(record: dict[str, Any], active: bool | None = None,
             "product_id": Ref(Product, item_id),
             # A location first met here gets its name now, not blank until the warehouses pull.
             "warehouse_id": Ref(Warehouse, warehouse_id, placeholder=(
-                ("name", Mapper.read(entry, "location_name", to_text) or Mapper.read(entry, "warehouse_name", to_text)),)),
+                ("name", Mapper.read(entry, "location_name", to_text)
+                 or Mapper.read(entry, "warehouse_name", to_text)),)),
             "zoho_item_id": item_id,
             "zoho_warehouse_id": warehouse_id,
             "zoho_last_modified_at": version,

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from models.db import session_scope
 from models.upsert import ApplyResult, apply_records
@@ -45,9 +45,11 @@ def sync(entity_name: str, body: dict[str, Any], operation: str = "upsert", **ct
         return apply_records(s, records)
 
 
-def rows(model: type, order_by: str = "id", **where: Any) -> list[Any]:
+def rows(model: type, order_by: str | None = None, **where: Any) -> list[Any]:
+    """Rows of `model`, by default in primary-key order (product_images is keyed by sha256, not `id`)."""
     with session_scope() as s:
-        stmt = select(model).order_by(getattr(model, order_by))
+        keys = [getattr(model, order_by)] if order_by else list(inspect(model).primary_key)
+        stmt = select(model).order_by(*keys)
         for column, value in where.items():
             stmt = stmt.where(getattr(model, column) == value)
         return list(s.execute(stmt).scalars())

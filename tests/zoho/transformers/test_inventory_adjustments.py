@@ -1,4 +1,4 @@
-"""Inventory adjustments: header and lines map column by column, both envelope spellings land, odd shapes never refuse."""
+"""Inventory adjustments: header and lines map column by column, both envelope spellings land, odd shapes land."""
 from __future__ import annotations
 
 import copy
@@ -134,7 +134,7 @@ def test_only_the_id_and_a_readable_version_are_required():
 
 
 def test_a_delete_deactivates_the_adjustment():
-    records = land("inventory-adjustments", {"inventory_adjustment": {"inventory_adjustment_id": "2646610000000202987"}},
-                   operation="delete")
+    records = land("inventory-adjustments",
+                   {"inventory_adjustment": {"inventory_adjustment_id": "2646610000000202987"}}, operation="delete")
     assert header(records) == {"zoho_inventory_adjustment_id": "2646610000000202987", "is_active": False,
                                "zoho_last_modified_at": None}

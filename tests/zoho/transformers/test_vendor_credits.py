@@ -1,4 +1,4 @@
-"""Vendor credits: a vendor document with the tax-inclusive flag, a typed header discount, custom fields and line locations."""
+"""Vendor credits: a vendor document with a tax-inclusive flag, typed header discount, custom fields, line locations."""
 from __future__ import annotations
 
 import copy
