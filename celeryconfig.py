@@ -26,8 +26,8 @@ Delivery, chosen together:
   its slots (`tasks.slots`): a pull over its share is deferred a few seconds, not run.
 - Task events (Flower) stay on; `tasks.base.SyncConsumer` (Celery's consumer through the
   `worker_consumer` setting) publishes them every 100 ms instead of once per event-loop turn.
-  `task_track_started` is off: Flower shows each task received → succeeded/failed, without a
-  third event (one broker publish per message, most of them co-applied events' quick skips).
+  (`task_track_started` changes no event: the worker sends task-started whatever it says, and
+  with results ignored Celery stores no STARTED state either.)
 - The catalog worker runs the threads pool (Procfile; docs/pipeline.md): no task time limits
   there, every PostgreSQL statement is bounded instead (`tasks.base`).
 """
@@ -56,7 +56,7 @@ worker_max_memory_per_child = 300_000  # KiB
 worker_send_task_events = True
 worker_consumer = "tasks.base:SyncConsumer"  # Celery's consumer, task events published every 100 ms
 task_send_sent_event = False  # each "sent" event is a second Redis publish per webhook; workers still report received/started/succeeded
-task_track_started = False  # received + succeeded per task are enough for Flower
+task_track_started = True
 
 task_soft_time_limit = 240
 task_time_limit = 300
