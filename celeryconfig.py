@@ -26,6 +26,10 @@ Delivery, chosen together:
   its slots (`tasks.slots`): a pull over its share is deferred a few seconds, not run.
 - Task events (Flower) stay on; `tasks.base.SyncConsumer` (Celery's consumer through the
   `worker_consumer` setting) publishes them every 100 ms instead of once per event-loop turn.
+  (`task_track_started` changes no event: the worker sends task-started whatever it says, and
+  with results ignored Celery stores no STARTED state either.)
+- The catalog worker runs the threads pool (Procfile; docs/pipeline.md): no task time limits
+  there, every PostgreSQL statement is bounded instead (`tasks.base`).
 """
 from kombu import Exchange, Queue
 

@@ -151,9 +151,33 @@ def start_gunicorn(name: str, app: str, port: int, profile: Path | None = None) 
     return proc
 
 
-def start_worker(name: str, app: str, queues: str | None = None, profile: Path | None = None) -> Proc:
-    """A real `celery worker -c 2` (same flags for ours and the floor), returned once ready."""
-    proc = Proc(name, wrap(worker_argv(app, name, WORKER_CONCURRENCY, queues), profile))
+def sync_worker_pool_args(group: str = "worker-catalog", procfile: Path = ROOT / "Procfile") -> list[str]:
+    """The pool and concurrency the Procfile gives a sync worker group (`worker-catalog`, …), as flags.
+
+    Ours and the floor both run with them, so the figure compares tasks, not pools. Overridden
+    by `ZOHOSYNC_BENCH_WORKER_ARGS` (e.g. `-P prefork -c 2`) for an A/B of pools.
+    """
+    import shlex
+
+    override = os.environ.get("ZOHOSYNC_BENCH_WORKER_ARGS")
+    if override is not None:
+        return shlex.split(override)
+    for line in procfile.read_text().splitlines():
+        if line.startswith(f"{group}:"):
+            argv = shlex.split(line.split(":", 1)[1])
+            out: list[str] = []
+            for flag in ("-P", "-c", "--prefetch-multiplier"):
+                if flag in argv:
+                    out += [flag, argv[argv.index(flag) + 1]]
+            return out
+    return []
+
+
+def start_worker(name: str, app: str, queues: str | None = None, profile: Path | None = None,
+                 group: str = "worker-catalog") -> Proc:
+    """A real `celery worker` with the sync workers' pool flags (the same for ours and the floor), once ready."""
+    argv = worker_argv(app, name, WORKER_CONCURRENCY, queues) + sync_worker_pool_args(group)
+    proc = Proc(name, wrap(argv, profile))
     return wait_worker_ready(proc, timeout=90, interval=0.05)
 
 

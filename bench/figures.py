@@ -24,7 +24,7 @@ from sqlalchemy import text
 from bench import payloads
 from bench.common import (
     ADMIN_TOKEN, BIN, ROOT, WEBHOOK_SECRET, Proc, cmdline, ensure_wrk, free_port, process_tree, reset_state, rss_kib,
-    start_gunicorn, start_worker, wait_http,
+    start_gunicorn, start_worker, sync_worker_pool_args, wait_http,
 )
 from bench.table import Figure
 
@@ -261,10 +261,14 @@ def _wait_drained(worker, timeout: float = 120) -> float:
     raise RuntimeError(f"messages still waiting after {timeout} s:\n{worker.output()[-3000:]}")
 
 
+WORKER_GROUP = {"products": "worker-catalog", "invoices": "worker-documents"}
+"""The Procfile group whose pool flags a figure's workers (ours and the floor alike) run with."""
+
+
 def _drain(name: str, app: str, queues: str | None, count: int, progress, timeout: float,
-           profile: Path | None = None, sample_rss: bool = False) -> dict[str, Any]:
+           profile: Path | None = None, sample_rss: bool = False, group: str = "worker-catalog") -> dict[str, Any]:
     """Start a worker on a pre-filled queue and time it until every event is applied."""
-    with start_worker(name, app, queues, profile) as worker:
+    with start_worker(name, app, queues, profile, group) as worker:
         t0 = time.time()
         sampler = RssSampler(worker.pid) if sample_rss else None
         if sampler:
@@ -304,11 +308,11 @@ def _worker_pair(cfg: Config, entity: str, count: int, sample_rss: bool = False,
     salt = payloads.run_salt()
     _publish_naive(_record_naive(entity, count, salt))
     naive = _drain("bench-naive-worker", "bench.naive_worker", NAIVE_QUEUE, count, _naive_progress(entity), 60,
-                   sample_rss=sample_rss)
+                   sample_rss=sample_rss, group=WORKER_GROUP[entity])
     ids = _record_ours(entity, count, salt)
     publish_many([(entity, i) for i in ids])
     ours = _drain("bench-worker", "tasks", None, count, _ours_progress, 60,
-                  cfg.profile(profile_name) if profile_name else None, sample_rss=sample_rss)
+                  cfg.profile(profile_name) if profile_name else None, sample_rss=sample_rss, group=WORKER_GROUP[entity])
     return ours, naive
 
 
@@ -319,7 +323,8 @@ def worker(cfg: Config) -> list[Figure]:
         ours, naive = _worker_pair(cfg, entity, cfg.worker_events, profile_name=f"worker-{entity}")
         ratio = _ratio(ours["events_per_s"], naive["events_per_s"])
         ok = ratio is not None and ratio >= 1.0 and ours["dead"] == 0
-        figures.append(Figure(f"worker: {label}, events/s (-c 2)", f"{ours['events_per_s']:.0f}",
+        flags = " ".join(sync_worker_pool_args(WORKER_GROUP[entity])) or "-c 2"
+        figures.append(Figure(f"worker: {label}, events/s ({flags})", f"{ours['events_per_s']:.0f}",
                               f"{naive['events_per_s']:.0f}", ratio, "≥ 1.00×", ok, {"ours": ours, "naive": naive}))
     return figures
 

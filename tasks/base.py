@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import logging
+import os
 from time import monotonic
 
 from celery import Task
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init
 from celery.worker.consumer import Consumer
 
 from models.logs import bind_context, reset_context
@@ -58,6 +59,31 @@ def _bind_task_context(task_id=None, task=None, args=None, **_):
 @task_postrun.connect
 def _drop_task_context(**_):
     reset_context()
+
+
+STATEMENT_TIMEOUT_SECONDS = 240
+"""Under the threads pool, the longest any PostgreSQL statement of the worker may run (= the soft time limit)."""
+
+
+def with_statement_timeout(pgoptions: str, seconds: int = STATEMENT_TIMEOUT_SECONDS) -> str:
+    """`PGOPTIONS` (libpq's per-connection settings) with a `statement_timeout`, unless one is already set."""
+    if "statement_timeout" in pgoptions:
+        return pgoptions
+    return f"{pgoptions} -c statement_timeout={seconds * 1000}".strip()
+
+
+@worker_init.connect
+def _bound_statements_under_the_threads_pool(sender=None, **_):
+    """The threads pool enforces no task time limit (Celery's soft/hard limits need prefork's children).
+
+    The sync workers run on it (Procfile), and their tasks are PostgreSQL work: every
+    connection the worker opens gets `statement_timeout` (libpq's `PGOPTIONS`, read at connect,
+    so no `SET` a rollback could undo), so a hung statement ends in an error the pipeline
+    classifies as transient — its claim rolls back and the event is retried — instead of
+    holding a thread. A claim left `processing` is released by `heal.release_stuck` as before.
+    """
+    if "thread" in str(getattr(sender, "pool_cls", "")).lower():
+        os.environ["PGOPTIONS"] = with_statement_timeout(os.environ.get("PGOPTIONS", ""))
 
 
 EVENT_FLUSH_SECONDS = 0.1

@@ -38,7 +38,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
-from collections import deque
+import threading
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -167,6 +168,46 @@ def classify(exc: BaseException) -> SyncError:
     return TransientError(f"unexpected: {_short(exc)}")
 
 
+CO_APPLIED_MEMORY = 65_536
+"""How many event ids a process remembers having co-applied (their own messages are still to come)."""
+
+
+class CoAppliedMemo:
+    """The events this process co-applied whose own messages have not reached it yet.
+
+    A co-applied event's message then needs no database read to learn it is done: a completed
+    row never reopens (nothing sets a `completed` event back to open), so "this process
+    committed it" is the same answer the read would give. Each id is forgotten when its message
+    asks (one message per event), or oldest first past `CO_APPLIED_MEMORY`; an id not found
+    here — another process applied it, or it was forgotten — falls back to the read.
+    Thread-safe: a threads pool shares one memo between its threads.
+    """
+
+    def __init__(self, size: int = CO_APPLIED_MEMORY):
+        self.size = size
+        self.ids: OrderedDict[int, None] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def remember(self, event_ids) -> None:
+        with self.lock:
+            for event_id in event_ids:
+                self.ids[event_id] = None
+            while len(self.ids) > self.size:
+                self.ids.popitem(last=False)
+
+    def take(self, event_ids: list[int]) -> set[int]:
+        """Which of `event_ids` this process completed (each forgotten as it is answered)."""
+        with self.lock:
+            return {i for i in event_ids if self.ids.pop(i, 0) is None}
+
+    def clear(self) -> None:
+        with self.lock:
+            self.ids.clear()
+
+
+co_applied_memo = CoAppliedMemo()
+
+
 @dataclass
 class _Group:
     """One transaction's worth of work: the task's own event ids, and how many others it may take."""
@@ -205,7 +246,12 @@ class Pipeline:
         if not group.ids:
             return []
         # The common case under load is a message whose event another task's group applied:
-        # one autocommit read says so, without a transaction (three round trips fewer).
+        # this process's memo of what it co-applied, else one autocommit read, says so.
+        done_here = co_applied_memo.take(group.ids)
+        outcome.skipped.extend(i for i in group.ids if i in done_here)
+        group.ids = [i for i in group.ids if i not in done_here]
+        if not group.ids:
+            return []
         with get_autocommit_engine().connect() as conn:
             still_open = set(conn.execute(sql.STILL_OPEN, {"ids": group.ids, "entity": self.entity.name}).scalars())
         outcome.skipped.extend(i for i in group.ids if i not in still_open)
@@ -233,6 +279,7 @@ class Pipeline:
         for e in ready:
             getattr(outcome, e.status).append(e.id)
         outcome.co_applied.extend(e.id for e in ready if not e.own)
+        co_applied_memo.remember(e.id for e in ready if not e.own)
         for event, exc in unmapped:
             self.fail([event], exc, task_id, outcome)
         return []

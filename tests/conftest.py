@@ -136,6 +136,9 @@ def db(database_url):
     from tasks.health import forget_probes
 
     forget_probes()  # a worker seen by an earlier test must not answer for this one
+    from tasks.pipeline import co_applied_memo
+
+    co_applied_memo.clear()  # ids restart with the emptied tables: an earlier test's must not answer
     yield engine
 
 

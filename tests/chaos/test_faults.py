@@ -24,7 +24,16 @@ from sqlalchemy import create_engine
 
 from tests.support.brokers import BROKERS, rabbit_vhost, recreate_vhost
 from tests.support.load import Zoho, outcome, product_versions, states, unfinished
-from tests.support.procs import ROOT, Process, child_env, free_port, start_receiver, start_worker, wait_for
+from tests.support.procs import (
+    ROOT,
+    Process,
+    child_env,
+    free_port,
+    start_receiver,
+    wait_for,
+    wait_worker_ready,
+    worker_argv,
+)
 from tests.support.servers import PrivatePostgres, PrivateRedis
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -33,6 +42,17 @@ PRODUCTS = int(os.environ.get("CHAOS_PRODUCTS", "500"))
 VERSIONS = int(os.environ.get("CHAOS_VERSIONS", "5"))
 RATE = float(os.environ.get("CHAOS_RATE", "200"))
 CONVERGE_SECONDS = int(os.environ.get("CHAOS_CONVERGE_SECONDS", "240"))
+
+
+def start_worker(env: dict[str, str], name: str) -> Process:
+    """A worker with the pool flags the Procfile gives the products' group (`worker-catalog`)."""
+    import shlex
+
+    from tasks.stack import read_procfile
+
+    argv = shlex.split(read_procfile()["worker-catalog"])
+    pool = [a for flag in ("-P", "-c") if flag in argv for a in (flag, argv[argv.index(flag) + 1])]
+    return wait_worker_ready(Process(f"worker-{name}", worker_argv("tasks", name) + pool, env))
 
 
 @pytest.fixture

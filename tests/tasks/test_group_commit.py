@@ -259,3 +259,39 @@ def test_a_lost_message_is_applied_within_two_minutes_while_its_queue_stays_busy
     assert rows(db, "SELECT name FROM products WHERE zoho_item_id = '9200000'") == [("lost message",)]
     assert rows(db, "SELECT count(*) FROM tds_audit_trail WHERE action = 'applied' AND event_id = :i",
                 i=lost)[0][0] == 1
+
+
+def test_a_co_applied_events_own_message_in_the_same_process_skips_without_a_database_read(db):
+    from sqlalchemy import event
+
+    from models.db import get_autocommit_engine, get_engine
+
+    ids = products(3)
+    pipeline_for("products").run([ids[0]], "task-0", co_apply=2)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *_):
+        statements.append(statement)
+
+    for engine in (get_engine(), get_autocommit_engine()):
+        event.listen(engine, "before_cursor_execute", count)
+    try:
+        again = pipeline_for("products").run([ids[1]], "task-1", co_apply=2)
+    finally:
+        for engine in (get_engine(), get_autocommit_engine()):
+            event.remove(engine, "before_cursor_execute", count)
+    assert again.skipped == [ids[1]] and not again.applied and statements == []
+    # answered once: a second delivery of that message (re-delivered) asks the database again
+    pipeline_for("products").run([ids[1]], "task-1b", co_apply=2)
+    assert status(db, ids[1]) == "completed"
+    assert rows(db, "SELECT celery_task_id FROM tds_sync_queue WHERE id = :i", i=ids[1])[0][0] == "task-0"
+
+
+def test_the_co_applied_memo_forgets_an_id_once_answered_and_the_oldest_past_its_size():
+    from tasks.pipeline import CoAppliedMemo
+
+    memo = CoAppliedMemo(size=3)
+    memo.remember([1, 2, 3, 4])
+    assert memo.take([1, 2, 5]) == {2}  # 1 was the oldest past the size; 5 never co-applied here
+    assert memo.take([2]) == set()  # each message asks once
+    assert memo.take([3, 4]) == {3, 4}

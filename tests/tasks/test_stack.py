@@ -94,3 +94,13 @@ def test_a_process_that_dies_is_started_again_and_sigterm_stops_the_whole_stack(
     assert "flaky is up" in out  # the processes' own output reaches the stack's stdout, whatever it is
     assert "exited: steady" not in out.split("received SIGTERM")[0], out  # the other kept running
     assert "stopped: steady" in out and "stopped: flaky" in out
+
+
+def test_the_catalog_worker_runs_the_threads_pool_and_its_statements_are_bounded_instead_of_its_tasks():
+    from tasks.base import STATEMENT_TIMEOUT_SECONDS, with_statement_timeout
+
+    argv = shlex.split(stack.read_procfile()["worker-catalog"])
+    assert argv[argv.index("-P") + 1] == "threads"
+    assert with_statement_timeout("") == f"-c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}"
+    assert with_statement_timeout("-c search_path=x") == "-c search_path=x -c statement_timeout=240000"
+    assert with_statement_timeout("-c statement_timeout=5s") == "-c statement_timeout=5s"
