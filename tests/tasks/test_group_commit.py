@@ -22,7 +22,8 @@ def rows(db, sql, **params):
 
 
 def products(n: int, start: int = 0) -> list[int]:
-    return [add_event("products", "item", item(item_id=str(9_000_000 + i), name=f"p{i}")) for i in range(start, start + n)]
+    return [add_event("products", "item", item(item_id=str(9_000_000 + i), name=f"p{i}"))
+            for i in range(start, start + n)]
 
 
 def status(db, event_id: int) -> str:

@@ -149,7 +149,6 @@ def test_a_claim_taken_over_by_the_healer_is_never_applied_by_the_first_worker(d
 
 
 def test_release_stuck_ignores_rows_a_live_worker_holds_and_recent_claims(db):
-    pipe = pipeline_for("products")
     eid = add_event("products", "item", item())
     claim(eid, "live")
     assert release_stuck.run()["released"] == 0
