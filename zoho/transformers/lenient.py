@@ -16,7 +16,7 @@ from marshmallow import EXCLUDE, Schema
 
 from models.records import Children, Record
 from zoho.errors import MappingError
-from zoho.fields import ZohoDateTime, to_text, to_zoho_id
+from zoho.fields import ZohoDateTime, custom_fields_of, to_text, to_zoho_id
 from zoho.mapper import SKIP, Mapper, TransformContext, mapping
 from zoho.transformers.documents import LINE_KEY, unique_keys
 
@@ -90,59 +90,6 @@ class CustomFields:
     def custom_fields(self, r):
         found = custom_fields_of(r)
         return SKIP if found is None else found
-
-
-def custom_fields_of(record: dict[str, Any]) -> dict[str, Any] | None:
-    """Every custom field keyed by api name (`cf_…`) and by label; None when the record carries none.
-
-    First wins per key: `custom_fields[]` (`api_name`, `placeholder`, `label`; an entry with
-    none of them by `customfield_id`), then `custom_field_hash` (`cf_x_unformatted` read as
-    `cf_x`), then top-level `cf_*` keys. Entries of an unexpected shape are skipped (`raw` keeps them).
-    """
-    out: dict[str, Any] = {}
-    found = False
-    entries = record.get("custom_fields")
-    if isinstance(entries, dict):
-        entries = [entries]
-    if isinstance(entries, list):
-        found = True
-        for cf in entries:
-            if not isinstance(cf, dict):
-                continue
-            value = cf.get("value")
-            names = [cf.get(k).strip() for k in ("api_name", "placeholder", "label")
-                     if isinstance(cf.get(k), str) and cf.get(k).strip()]
-            if not names:
-                cid = cf.get("customfield_id")
-                if cid is not None and not isinstance(cid, (dict, list, bool)):
-                    names = [str(cid)]
-            for name in names:
-                out.setdefault(name, value)
-    hashed = record.get("custom_field_hash")
-    if isinstance(hashed, dict):
-        found = True
-        for key, value in hashed.items():
-            if key.endswith("_unformatted"):
-                out.setdefault(key[: -len("_unformatted")], value)
-        for key, value in hashed.items():
-            if not key.endswith("_unformatted"):
-                out.setdefault(key, value)
-    for key, value in record.items():
-        if isinstance(key, str) and key.startswith("cf_") and not key.endswith("_unformatted"):
-            found = True
-            unformatted = record.get(f"{key}_unformatted")
-            out.setdefault(key, value if unformatted is None else unformatted)
-    return out if found else None
-
-
-def discount_kind(value: Any) -> str | None:
-    """'percentage' for a discount written like "10%", 'amount' for a plain number; None when empty."""
-    if value is None or isinstance(value, (bool, dict, list)):
-        return None
-    text = str(value).strip()
-    if not text:
-        return None
-    return "percentage" if text.endswith("%") else "amount"
 
 
 def as_rows(value: Any) -> list[dict[str, Any]] | None:

@@ -10,11 +10,11 @@ from typing import Any
 
 from models.erp import VendorCredit, VendorCreditLineItem
 from zoho.entities import ApiSource, Entity
-from zoho.fields import ZohoId, to_bool, to_decimal, to_text, to_zoho_id
+from zoho.fields import ZohoId, discount_kind, to_bool, to_decimal, to_text, to_zoho_id
 from zoho.mapper import SKIP, mapping
 from zoho.transformers.contacts import _address
 from zoho.transformers.documents import LineMapper, VendorDocumentMapper, numbered
-from zoho.transformers.lenient import CustomFields, Lenient, LenientSchema, WithLines, discount_kind
+from zoho.transformers.lenient import CustomFields, Lenient, LenientSchema, WithLines
 
 
 class VendorCreditSchema(LenientSchema):
