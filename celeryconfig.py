@@ -28,8 +28,8 @@ Delivery, chosen together:
   `worker_consumer` setting) publishes them every 100 ms instead of once per event-loop turn.
   (`task_track_started` changes no event: the worker sends task-started whatever it says, and
   with results ignored Celery stores no STARTED state either.)
-- The catalog worker runs the threads pool (Procfile; docs/pipeline.md): no task time limits
-  there, every PostgreSQL statement is bounded instead (`tasks.base`).
+- Sync workers run the prefork pool (Procfile; docs/pipeline.md: the poison rule needs a
+  child's death to come back as a redelivered message).
 """
 from kombu import Exchange, Queue
 
