@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import re
+from functools import cache
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, current_app, jsonify, request
@@ -234,7 +235,9 @@ def cap_errors(messages, budget: list[int] | None = None):
     return str(messages)[:MAX_ERROR_TEXT]
 
 
+@cache
 def _shared_keys() -> dict[str, set[str]]:
+    """Per entity, the record keys another entity uses too (the registry never changes: built once)."""
     return shared_record_keys({e.name: tuple(e.record_keys) for e in registry().values()})
 
 
@@ -246,15 +249,17 @@ def _bind_entity(ent, mode: str, body) -> None:
     if mode != "signature" or named is not None or get_settings().has_own_webhook_secret(ent.name):
         return
     key = next((k for k in ent.record_keys if isinstance(body, dict) and isinstance(body.get(k), dict)), None)
-    if key is not None and key in _shared_keys()[ent.name] and _route_is_moot(ent, key, body[key]):
+    shared = key is None or key in _shared_keys()[ent.name]
+    if shared and key is not None and _route_is_moot(ent, key, body[key]):
         return
-    if key is None or key in _shared_keys()[ent.name]:
+    if shared:
         secret_var = "ZOHO_WEBHOOK_SECRET_" + ent.name.upper().replace("-", "_")
         raise Refused(401, "entity_not_signed",
                       f"the signature does not name the entity: add {ENTITY_PARAM}={ent.name} to the webhook URL "
                       f"(query parameters are signed) or give {ent.name} its own secret ({secret_var})")
 
 
+@cache
 def _key_owner(key: str) -> str | None:
     """The entity a shared record key means by default: the first registered one whose own key it is."""
     return next((e.name for e in registry().values() if e.record_key == key), None)
