@@ -8,6 +8,12 @@ does the same. Here such a beat stands by instead: it waits for the lock like a 
 again it stores the schedule entries anew (`setup_schedule`: a Redis that restarted empty has
 lost them; entries still there keep their last run time). While Redis is unreachable it
 sends nothing and retries every `beat_max_loop_interval`.
+
+The broker likewise: Celery's beat retries a broker that does not answer, but lets an
+irrecoverable refusal (a RabbitMQ vhost deleted and re-created, its permissions not yet
+granted; a password being rotated) end the process. Here beat logs it and tries again every
+`beat_max_loop_interval`, sending nothing meanwhile; what it would have sent is due at once
+when the broker takes it again.
 """
 from __future__ import annotations
 
@@ -36,6 +42,14 @@ class Scheduler(RedBeatScheduler):
         except redis.exceptions.RedisError as e:
             log.warning("beat cannot reach the coordination Redis (%s): nothing sent, retrying", type(e).__name__)
             return self.max_interval
+        except self.broker_errors() as e:
+            log.warning("the broker refused beat (%s: %s): nothing sent, retrying in %s s",
+                        type(e).__name__, e, self.max_interval)
+            return self.max_interval
+
+    def broker_errors(self) -> tuple[type[BaseException], ...]:
+        """What the broker's transport raises when it cannot connect or refuses (kombu's public lists)."""
+        return tuple(self.connection.connection_errors) + tuple(self.connection.channel_errors)
 
     def stand_by(self) -> None:
         """Wait for the lock like a standby beat; once held, store the schedule entries again."""

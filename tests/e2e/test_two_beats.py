@@ -132,3 +132,36 @@ def test_a_beat_whose_coordination_redis_restarts_empty_stands_by_and_goes_on_se
         b.stop()
         server.terminate()
         server.wait(10)
+
+
+def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_it(redis_client):
+    """A RabbitMQ vhost re-created (permissions not yet granted) must not end beat, as plain Celery's does."""
+    import uuid
+
+    from tests.support.brokers import RABBIT_HOST, RABBIT_PASSWORD, RABBIT_PORT, RABBIT_USER, rabbit_available
+
+    why = rabbit_available()
+    if why:
+        pytest.skip(why)
+    import subprocess
+
+    vhost = f"zohosync_test_beat_{uuid.uuid4().hex[:10]}"
+    url = f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+    env = child_env(CELERY_BROKER_URL=url, REDIS_URL=TEST_BROKER_URL, BEAT_LOCK_TIMEOUT=str(LOCK_TIMEOUT))
+    b = beat(env, "refused")
+    try:
+        try:
+            wait_for(lambda: "the broker refused beat" in b.output(), timeout=30, message="beat notes the refusal")
+        except AssertionError:
+            raise AssertionError(b.output()[-3000:]) from None
+        time.sleep(2)
+        assert b.alive(), b.output()[-3000:]
+        for args in (["add_vhost", vhost], ["set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*"]):
+            subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+        with Arrivals(url) as seen:
+            wait_for(lambda: any(seen.times.values()), timeout=30, interval=0.5,
+                     message="beat sends once the vhost takes it")
+        assert b.alive()
+    finally:
+        b.stop()
+        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)
