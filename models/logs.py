@@ -61,8 +61,13 @@ def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {key: _clean(key, value) for key, value in fields.items() if value is not None}
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_key(key: str) -> bool:
+    return _SECRET_KEY.search(key) is not None
+
+
 def _clean(key: str, value: Any) -> Any:
-    if _SECRET_KEY.search(str(key)):
+    if _secret_key(str(key)):
         return "***"
     if isinstance(value, str):
         return redact(value)
@@ -116,11 +121,18 @@ def _secret_values(raw: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(values, key=len, reverse=True))
 
 
+_SECRET_WORDS = ("token", "secret", "signature", "password", "authorization", "bearer")
+"""Every `_SECRET_PATTERNS` match holds one of these once case-folded: text without any skips the patterns."""
+
+
 def redact(text: str) -> str:
     for value in _known_secrets():
-        text = text.replace(value, "***")
-    for pattern in _SECRET_PATTERNS:
-        text = pattern.sub(_mask, text)
+        if value in text:
+            text = text.replace(value, "***")
+    lowered = text.casefold()
+    if any(word in lowered for word in _SECRET_WORDS):
+        for pattern in _SECRET_PATTERNS:
+            text = pattern.sub(_mask, text)
     return text
 
 

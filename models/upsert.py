@@ -18,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, false, func, not_, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, false, func, not_, or_, select, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -186,29 +186,38 @@ def _upsert_group(session: Session, records: list[Record]) -> list[tuple[Record,
     return applied
 
 
-def _replace_children(session: Session, parent_id: int, children: Children) -> None:
-    table = children.model.__table__
-    fk, key = table.c[children.parent_fk], table.c[children.key]
-    keep = [r[children.key] for r in children.rows]
-    delete = table.delete().where(fk == parent_id)
+def _replace_children(session: Session, line_sets: list[tuple[int, Children]]) -> None:
+    """Replace the line sets of many parent rows of one child table: one DELETE, one INSERT per column set.
+
+    Each parent's rows absent from its set are deleted, the others upserted on (parent, key).
+    A group of documents costs two statements, not two per document. The parents are rows this
+    transaction already holds, so no other writer reaches their lines meanwhile.
+    """
+    first = line_sets[0][1]
+    table = first.model.__table__
+    fk, key = table.c[first.parent_fk], table.c[first.key]
+    by_parent = {parent_id: children for parent_id, children in line_sets}  # a parent's last set wins
+    keep = [(parent_id, r[first.key]) for parent_id, children in by_parent.items() for r in children.rows]
+    delete = table.delete().where(fk.in_(sorted(by_parent)))
     if keep:
-        delete = delete.where(key.not_in(keep))
+        delete = delete.where(tuple_(fk, key).not_in(keep))
     session.execute(delete)
-    if not children.rows:
-        return
-    cols = tuple(sorted({c for r in children.rows for c in r} | {children.parent_fk}))
-    rows = [{c: r.get(c) for c in cols} | {children.parent_fk: parent_id}
-            for r in sorted(children.rows, key=lambda r: _sort_key(r.get(children.key)))]
-    cache_key = (table.name, "children", cols)
-    stmt = _statements.get(cache_key)
-    if stmt is None:
-        stmt = pg_insert(table)
-        set_ = {c: stmt.excluded[c] for c in cols if c not in (children.parent_fk, children.key, "id")}
-        # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues");
-        # without it psycopg2's executemany was one round trip per line.
-        stmt = _statements[cache_key] = stmt.on_conflict_do_update(
-            index_elements=[children.parent_fk, children.key], set_=set_).returning(table.c.id)
-    session.execute(stmt, rows)
+    by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for parent_id, children in sorted(by_parent.items()):
+        for r in sorted(children.rows, key=lambda r: _sort_key(r.get(first.key))):
+            cols = tuple(sorted(set(r) | {first.parent_fk}))
+            by_columns[cols].append({c: r.get(c) for c in cols} | {first.parent_fk: parent_id})
+    for cols, rows in by_columns.items():
+        cache_key = (table.name, "children", cols)
+        stmt = _statements.get(cache_key)
+        if stmt is None:
+            stmt = pg_insert(table)
+            set_ = {c: stmt.excluded[c] for c in cols if c not in (first.parent_fk, first.key, "id")}
+            # RETURNING makes SQLAlchemy send the rows as one multi-row INSERT ("insertmanyvalues");
+            # without it psycopg2's executemany was one round trip per line.
+            stmt = _statements[cache_key] = stmt.on_conflict_do_update(
+                index_elements=[first.parent_fk, first.key], set_=set_).returning(table.c.id)
+        session.execute(stmt, rows)
 
 
 def _apply_patch(session: Session, patch) -> None:
@@ -271,9 +280,12 @@ def apply_records(session: Session, records: list[Record]) -> ApplyResult:
         done.extend(applied)
     # Line sets hang off rows this transaction already holds; patches hit rows `resolve_refs`
     # locked up front. Both after every upsert, child tables in the global order too.
-    for rec, row_id in sorted(done, key=lambda pair: [lock_rank(ch.model.__tablename__) for ch in pair[0].children]):
+    line_sets: dict[tuple[str, str, str], list[tuple[int, Children]]] = defaultdict(list)
+    for rec, row_id in done:
         for ch in rec.children:
-            _replace_children(session, row_id, ch)
+            line_sets[(ch.model.__tablename__, ch.parent_fk, ch.key)].append((row_id, ch))
+    for table_key in sorted(line_sets, key=lambda k: (lock_rank(k[0]), k)):
+        _replace_children(session, line_sets[table_key])
     patches = sorted(((p, rec) for rec, _ in done for p in rec.patches),
                      key=lambda pr: (lock_rank(pr[0].model.__tablename__), pr[0].zoho_id))
     for patch, _ in patches:

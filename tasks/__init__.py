@@ -49,6 +49,9 @@ def _fresh_connections_in_child(**_):
 def _structured_logs(logger=None, **_):
     """Celery has just given `logger` its own handler: ours replaces it (one line per record, redacted)."""
     configure_logging(logger=logger, replace=True)
+    from tasks.base import quiet_per_event_lines
+
+    quiet_per_event_lines()
 
 
 # Register every task (imported for their side effect on `app`).

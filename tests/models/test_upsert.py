@@ -5,7 +5,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from models.db import session_scope
-from models.erp import Product
+from models.erp import Invoice, Product
 from models.records import Record
 from models.upsert import apply_records
 
@@ -73,3 +73,40 @@ def test_a_stock_level_for_an_unknown_location_creates_its_warehouse_with_its_na
     with session_scope() as s:
         wh = s.execute(select(Warehouse).where(Warehouse.zoho_warehouse_id == "4600000000000000901")).scalar_one()
         assert wh.name == "Riyadh Main" and wh.zoho_last_modified_at is None  # still a placeholder: the pull wins
+
+
+def _invoice(zid: str, lines: list[str], lmt=T1):
+    from models.erp import InvoiceLineItem
+    from models.records import Children
+
+    rows = [{"zoho_line_item_id": line, "name": f"line {line}", "quantity": Decimal("1")} for line in lines]
+    return Record(Invoice, {"zoho_invoice_id": zid, "zoho_last_modified_at": lmt},
+                  children=[Children(InvoiceLineItem, "invoice_id", "zoho_line_item_id", rows)])
+
+
+def _lines() -> dict[str, list[str]]:
+    from models.erp import InvoiceLineItem
+
+    with session_scope() as s:
+        rows = s.execute(select(Invoice.zoho_invoice_id, InvoiceLineItem.zoho_line_item_id)
+                         .join(InvoiceLineItem, InvoiceLineItem.invoice_id == Invoice.id)).all()
+    out: dict[str, list[str]] = {}
+    for zid, line in sorted(rows):
+        out.setdefault(zid, []).append(line)
+    return out
+
+
+def test_the_line_sets_of_a_group_of_documents_are_replaced_in_two_statements_each_keeping_only_its_own(db):
+    from sqlalchemy import event
+
+    with session_scope() as s:
+        apply_records(s, [_invoice("1", ["a", "b"]), _invoice("2", ["a", "c"]), _invoice("3", ["x"])])
+    assert _lines() == {"1": ["a", "b"], "2": ["a", "c"], "3": ["x"]}
+    statements: list[str] = []
+    with session_scope() as s:
+        conn = s.connection()
+        event.listen(conn, "before_cursor_execute", lambda *a: statements.append(a[2].split()[0]))
+        # 1 loses a line and gains one, 2 loses every line, 3 is not in this group at all
+        apply_records(s, [_invoice("1", ["b", "d"], T2), _invoice("2", [], T2)])
+    assert _lines() == {"1": ["b", "d"], "3": ["x"]}
+    assert statements.count("DELETE") == 1, statements
