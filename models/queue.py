@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     case,
     delete,
+    exists,
     func,
     insert,
     literal,
@@ -105,6 +106,25 @@ class SyncEvent(Base):
     created_at: Mapped[created_ts]
     updated_at: Mapped[created_ts]
     completed_at: Mapped[dt.datetime | None]
+
+
+class GroupAttempt(Base):
+    """A group of events a worker has begun to apply: the evidence a worker's death leaves behind.
+
+    Written and committed (on a connection of its own) while the applying transaction already
+    holds the events' row locks, deleted by that transaction as it commits, or right after it
+    rolls back on a failure the pipeline handled. A row that outlives its transaction therefore
+    names events whose worker died applying them — a pool child or a whole worker process, on
+    any broker and any pool: each of them then runs alone (the poison rule, docs/pipeline.md).
+    Normally empty but for the groups in flight.
+    """
+
+    __tablename__ = "tds_group_attempts"
+
+    id: Mapped[intpk]
+    celery_task_id: Mapped[str] = mapped_column(String(64))
+    event_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger))
+    started_at: Mapped[created_ts]
 
 
 class DeadLetter(Base):
@@ -275,6 +295,7 @@ class ZohoToken(Base):
 # parameters; the callers in `tasks/` only execute them.
 
 _q = SyncEvent.__table__
+_attempts = GroupAttempt.__table__
 _dlq = DeadLetter.__table__
 _audit = AuditEntry.__table__
 _alerts = Alert.__table__
@@ -291,12 +312,16 @@ _EVENT_COLUMNS = (_q.c.id, _q.c.entity_type, _q.c.entity_id, _q.c.operation, _q.
 # (docs/pipeline.md, "Asynchronous commit"): SET LOCAL, evaluated with the first row locked.
 _ASYNC_COMMIT = func.set_config("synchronous_commit", "off", True).label("async_commit")
 
+_IN_A_LOST_GROUP = exists().where(_q.c.id == any_(_attempts.c.event_ids))
+"""The event is named by a group attempt: evaluated on a row this transaction has just locked
+(SKIP LOCKED), the attempt's own transaction is gone — its worker died applying it."""
+
 STILL_OPEN = select(_q.c.id).where(_q.c.id == any_(_IDS), _q.c.entity_type == bindparam("entity"),
                                    _q.c.status.in_(OPEN), _DUE)
 """Which of a task's events may still be taken: one read, outside any transaction."""
 
 TAKE_OWN = (
-    select(*_EVENT_COLUMNS, _ASYNC_COMMIT)
+    select(*_EVENT_COLUMNS, _ASYNC_COMMIT, _IN_A_LOST_GROUP.label("lost"))
     .where(_q.c.id == any_(_IDS), _q.c.entity_type == bindparam("entity"), _q.c.status.in_(OPEN), _DUE)
     .order_by(_q.c.id)
     .with_for_update(skip_locked=True)
@@ -307,13 +332,38 @@ re-published) by it right now: skipped, never waited for."""
 TAKE_OTHERS = (
     select(*_EVENT_COLUMNS)
     .where(_q.c.entity_type == bindparam("entity"), _q.c.status == "pending", _q.c.retry_count == 0, _DUE,
-           _q.c.id != all_(bindparam("own", type_=ARRAY(BigInteger))))
+           _q.c.id != all_(bindparam("own", type_=ARRAY(BigInteger))), ~_IN_A_LOST_GROUP)
     .order_by(_q.c.created_at)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
 """Up to `limit` other due first-attempt events of the entity, oldest first, that nobody holds:
-applied in the same transaction (group commit). Events that failed before are never taken here."""
+applied in the same transaction (group commit). Events that failed before, or whose worker died
+applying them, are never taken here."""
+
+BEGIN_ATTEMPT = (
+    insert(_attempts).values(celery_task_id=bindparam("task_id"), event_ids=_IDS).returning(_attempts.c.id)
+)
+"""Record a group about to be applied (run on its own autocommit connection: committed at once)."""
+
+END_ATTEMPT = delete(_attempts).where(_attempts.c.id == bindparam("attempt_id"))
+"""Forget a group attempt: in the applying transaction (gone with its commit), or after its handled failure."""
+
+_ONE = bindparam("event_id", type_=BigInteger)
+FORGET_LOST = (
+    update(_attempts)
+    .where(_ONE == any_(_attempts.c.event_ids))
+    .values(event_ids=func.array_remove(_attempts.c.event_ids, _ONE))
+)
+"""Strike an event out of lost attempts once its claim is committed (the claim carries the rule on)."""
+
+DROP_EMPTY_ATTEMPTS = delete(_attempts).where(func.cardinality(_attempts.c.event_ids) == 0)
+
+PRUNE_ATTEMPTS = delete(_attempts).where(
+    _attempts.c.started_at < func.now() - bindparam("after", type_=Interval),
+    ~exists().where(_q.c.id == any_(_attempts.c.event_ids), _q.c.status.in_(OPEN)),
+)
+"""Lost attempts none of whose events is open any more (the healer's sweep; normally there are none)."""
 
 CLAIM = (
     update(_q)

@@ -84,7 +84,8 @@ def release_stuck() -> dict:
     """Return `processing` rows whose worker died (or whose lock expired) to the queue.
 
     The lost attempt counts: a record that kills its worker is dead-lettered after
-    `max_retries` instead of looping forever.
+    `max_retries` instead of looping forever. Group attempts left by dead workers whose
+    events are all closed by now are swept too (`tds_group_attempts`).
     """
     settings = get_settings()
     released, dead = [], 0
@@ -99,9 +100,10 @@ def release_stuck() -> dict:
                 released.append((r.entity_type, r.id))
         if released:
             s.execute(sql.RELEASE, {"ids": [i for _, i in released]})
+        pruned = s.execute(sql.PRUNE_ATTEMPTS, {"after": _seconds(RELEASE_GRACE_SECONDS)}).rowcount
         _audit(s, "heal.release_stuck", len(rows), {"dead": dead, "lock_seconds": settings.stuck_lock_seconds})
     sent = publish_many(released)
-    return {"released": len(released), "dead": dead, "published": sent}
+    return {"released": len(released), "dead": dead, "published": sent, "attempts_pruned": pruned}
 
 
 @app.task(name="heal.requeue_failed", ignore_result=True, soft_time_limit=120, time_limit=150)

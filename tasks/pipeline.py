@@ -17,12 +17,16 @@ Contracts that make the path safe to run from many workers, healers and re-deliv
   healer, picks the event up. Completion only touches rows this transaction holds locked.
 - A task's own event that another transaction holds is being applied (or re-published) by
   it right now: the task skips it instead of waiting.
-- The poison rule — a record that kills its worker must not loop, nor take neighbours down:
-  an event whose message was re-delivered (a worker died holding it) or that failed before
-  (`retry_count > 0` or `failed`) runs *alone*, never co-applied, and its claim (`processing`,
-  task id, `locked_until`) is committed before anything that might kill the worker. Another
-  death leaves it `processing` for `heal.release_stuck`, which counts the attempt and
-  dead-letters after `max_retries`. The same steps run; only the take differs.
+- The poison rule — a record that kills its worker must not loop, nor take neighbours down,
+  whether the death takes a prefork child or a whole threads-pool process: before a group
+  applies anything (its rows already locked), the task records it in `tds_group_attempts` on a
+  connection of its own, committed at once; the applying transaction deletes that row as it
+  commits, a handled failure right after its rollback. A row left behind names events whose
+  worker died (`lost`). A lost event, one whose message was re-delivered, or one that failed
+  before (`retry_count > 0` or `failed`) runs *alone*, never co-applied, and its claim
+  (`processing`, task id, `locked_until`) is committed before anything that might kill the
+  worker. Another death leaves it `processing` for `heal.release_stuck`, which counts the
+  attempt and dead-letters after `max_retries`. The same steps run; only the take differs.
 - Failures roll the group back. A database refusal (one bad row) in a group of several
   splits it: each event is taken again alone, so the bad one is dead-lettered and the others
   land. Any other failure is recorded on the task's own events (`failed` + backoff, or dead
@@ -95,6 +99,8 @@ class ClaimedEvent:
     records: list[Record] = field(default_factory=list)
     own: bool = True
     """False for an event co-applied from the mirror (its own message is another task's)."""
+    lost: bool = False
+    """True when a group attempt names it: its worker died applying it (`tds_group_attempts`)."""
 
 
 @dataclass
@@ -259,19 +265,25 @@ class Pipeline:
         if not group.ids:
             return []
         taken: list[ClaimedEvent] = []
+        attempt: int | None = None
         with get_engine().connect() as conn:
             try:
                 taken, split = self.take(conn, group, task_id, outcome)
                 if split or not taken:
                     conn.rollback()
                     return split
+                if not any(e.status == "processing" for e in taken):  # a claimed event carries the rule itself
+                    attempt = begin_attempt(task_id, [e.id for e in taken])
                 ready, unmapped = self._transform_all(taken)
                 if ready:
                     self.apply(conn, ready)
                     self.complete(conn, ready, task_id)
+                if attempt is not None:
+                    conn.execute(sql.END_ATTEMPT, {"attempt_id": attempt})
                 conn.commit()
             except Exception as exc:  # noqa: BLE001 - classified once, in `classify`
                 _rollback_quietly(conn)
+                end_attempt(attempt)
                 return self._after_failure(group, taken, exc, task_id, outcome)
             except BaseException:
                 _rollback_quietly(conn)
@@ -294,12 +306,12 @@ class Pipeline:
         under a row lock in a new transaction, so a takeover by the healer is never applied.
         """
         rows = conn.execute(sql.TAKE_OWN, {"ids": group.ids, "entity": self.entity.name}).all()
-        taken = [ClaimedEvent(*r[:8]) for r in rows]
+        taken = [ClaimedEvent(*r[:8], lost=r.lost) for r in rows]
         got = {e.id for e in taken}
         outcome.skipped.extend(i for i in group.ids if i not in got)
         if not taken:
             return [], []
-        careful = [e for e in taken if group.redelivered or e.status == "failed" or e.retry_count]
+        careful = [e for e in taken if group.redelivered or e.lost or e.status == "failed" or e.retry_count]
         if careful and len(taken) > 1:
             alone = {e.id for e in careful}
             fresh = [e.id for e in taken if e.id not in alone]
@@ -307,10 +319,18 @@ class Pipeline:
                 _Group([e.id], redelivered=group.redelivered) for e in careful]
         if careful:
             self.claim(conn, [e.id for e in taken], task_id)
+            for e in taken:
+                if e.lost:
+                    conn.execute(sql.FORGET_LOST, {"event_id": e.id})
+            if any(e.lost for e in taken):
+                conn.execute(sql.DROP_EMPTY_ATTEMPTS)
             conn.commit()
             owned = set(conn.execute(sql.LOCK_CLAIMED, {"ids": [e.id for e in taken], "task_id": task_id}).scalars())
             outcome.skipped.extend(e.id for e in taken if e.id not in owned)
-            return [e for e in taken if e.id in owned], []
+            claimed = [e for e in taken if e.id in owned]
+            for e in claimed:
+                e.status = "processing"
+            return claimed, []
         if group.co_apply and not group.alone:
             others = conn.execute(sql.TAKE_OTHERS, {"entity": self.entity.name, "own": group.ids,
                                                     "limit": group.co_apply}).all()
@@ -428,6 +448,28 @@ class Pipeline:
                 outcome.retry.append(event_id)
                 outcome.retry_in = max(outcome.retry_in or 0.0, wait)
         outcome.error = message
+
+
+def begin_attempt(task_id: str, event_ids: list[int]) -> int:
+    """Record, committed at once on a connection of its own, that this task is applying these events.
+
+    The caller's transaction already holds their row locks, so no other transaction reads the
+    row as a lost attempt while it runs; it deletes the row as it commits (`END_ATTEMPT`). A
+    worker that dies before that leaves the row behind: the poison rule's evidence.
+    """
+    with get_autocommit_engine().connect() as conn:
+        return conn.execute(sql.BEGIN_ATTEMPT, {"task_id": task_id, "ids": event_ids}).scalar_one()
+
+
+def end_attempt(attempt: int | None) -> None:
+    """Forget the attempt of a group whose failure the pipeline handles (rolled back, not a death)."""
+    if attempt is None:
+        return
+    try:
+        with get_autocommit_engine().connect() as conn:
+            conn.execute(sql.END_ATTEMPT, {"attempt_id": attempt})
+    except DBAPIError:  # the database is away: the events merely run alone next time
+        log.warning("could not forget a group attempt", extra={"attempt_id": attempt}, exc_info=True)
 
 
 def _rollback_quietly(conn: Connection) -> None:

@@ -96,14 +96,18 @@ def test_a_process_that_dies_is_started_again_and_sigterm_stops_the_whole_stack(
     assert "stopped: steady" in out and "stopped: flaky" in out
 
 
-def test_sync_workers_run_the_prefork_pool_so_a_record_that_kills_its_process_runs_alone_next_time():
-    """The poison rule needs a pool child's death to come back as a redelivered message (not a whole
-    worker's death, whose messages wait out the visibility timeout while the healer re-publishes)."""
+def test_the_catalog_worker_runs_threads_and_the_document_worker_prefork_with_statements_bounded_under_threads():
+    """Threads where the work is I/O (catalog records), prefork where transforms are CPU (documents). The poison
+    rule holds on both (tests/tasks/test_poison_rule.py); the threads pool has no task time limit, so every
+    PostgreSQL statement of such a worker is bounded instead."""
     from tasks.base import STATEMENT_TIMEOUT_SECONDS, with_statement_timeout
 
+    pools = {}
     for name, command in stack.read_procfile().items():
+        argv = shlex.split(command)
         if name.startswith("worker-"):
-            assert "-P" not in shlex.split(command) and "--pool" not in command, name
+            pools[name] = argv[argv.index("-P") + 1] if "-P" in argv else "prefork"
+    assert pools["worker-catalog"] == "threads" and pools["worker-documents"] == "prefork", pools
     assert with_statement_timeout("") == f"-c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}"
     assert with_statement_timeout("-c search_path=x") == "-c search_path=x -c statement_timeout=240000"
     assert with_statement_timeout("-c statement_timeout=5s") == "-c statement_timeout=5s"
