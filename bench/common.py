@@ -173,6 +173,17 @@ def sync_worker_pool_args(group: str = "worker-catalog", procfile: Path = ROOT /
     return []
 
 
+def procfile_queues(group: str = "worker-catalog", procfile: Path = ROOT / "Procfile") -> str | None:
+    """The queues (`-Q`) the Procfile's `group` consumes: ours runs exactly as `make run` starts it."""
+    import shlex
+
+    for line in procfile.read_text().splitlines():
+        if line.startswith(f"{group}:"):
+            argv = shlex.split(line.split(":", 1)[1])
+            return argv[argv.index("-Q") + 1] if "-Q" in argv else None
+    return None
+
+
 def start_worker(name: str, app: str, queues: str | None = None, profile: Path | None = None,
                  group: str = "worker-catalog") -> Proc:
     """A real `celery worker` with the sync workers' pool flags (the same for ours and the floor), once ready."""

@@ -24,7 +24,7 @@ from sqlalchemy import text
 from bench import payloads
 from bench.common import (
     ADMIN_TOKEN, BIN, ROOT, WEBHOOK_SECRET, Proc, cmdline, ensure_wrk, free_port, process_tree, reset_state, rss_kib,
-    start_gunicorn, start_worker, sync_worker_pool_args, wait_http,
+    procfile_queues, start_gunicorn, start_worker, sync_worker_pool_args, wait_http,
 )
 from bench.table import Figure
 
@@ -311,7 +311,7 @@ def _worker_pair(cfg: Config, entity: str, count: int, sample_rss: bool = False,
                    sample_rss=sample_rss, group=WORKER_GROUP[entity])
     ids = _record_ours(entity, count, salt)
     publish_many([(entity, i) for i in ids])
-    ours = _drain("bench-worker", "tasks", None, count, _ours_progress, 60,
+    ours = _drain("bench-worker", "tasks", procfile_queues(WORKER_GROUP[entity]), count, _ours_progress, 60,
                   cfg.profile(profile_name) if profile_name else None, sample_rss=sample_rss, group=WORKER_GROUP[entity])
     return ours, naive
 
@@ -436,7 +436,8 @@ def e2e(cfg: Config) -> list[Figure]:
     naive_worker.ensure_tables()
     salt = payloads.run_salt()
     naive = _e2e_one(cfg, NAIVE_APP, "bench.naive_worker", NAIVE_QUEUE, _NAIVE_BACKLOG, _NAIVE_LATENCY, salt)
-    ours = _e2e_one(cfg, OURS_APP, "tasks", None, _OURS_BACKLOG, _OURS_LATENCY, salt + 10_000_000)
+    ours = _e2e_one(cfg, OURS_APP, "tasks", procfile_queues("worker-catalog"), _OURS_BACKLOG, _OURS_LATENCY,
+                    salt + 10_000_000)
     allowed_backlog = cfg.e2e_rate  # one second of traffic
     ok = (ours["p99_s"] is not None and ours["p99_s"] < 1.0 and ours["backlog_end"] <= allowed_backlog
           and ours["non2xx"] == 0)
