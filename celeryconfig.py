@@ -28,7 +28,7 @@ Delivery, chosen together:
   `worker_consumer` setting) publishes them every 100 ms instead of once per event-loop turn.
   (`task_track_started` changes no event: the worker sends task-started whatever it says, and
   with results ignored Celery stores no STARTED state either.)
-- The catalog worker runs the threads pool, the document worker prefork (Procfile;
+- The catalog and document workers run the threads pool, pulls and healing prefork (Procfile;
   docs/pipeline.md): the poison rule keeps its evidence in the mirror (`tds_group_attempts`),
   so it holds whether a death takes a pool child or the whole process.
 """

@@ -114,7 +114,7 @@ def with_statement_timeout(pgoptions: str, seconds: int = STATEMENT_TIMEOUT_SECO
 def _bound_statements_under_the_threads_pool(sender=None, **_):
     """The threads pool enforces no task time limit (Celery's soft/hard limits need prefork's children).
 
-    The catalog worker runs on it (Procfile), and its tasks are PostgreSQL work: every
+    The catalog and document workers run on it (Procfile), and their tasks are PostgreSQL work: every
     connection the worker opens gets `statement_timeout` (libpq's `PGOPTIONS`, read at connect,
     so no `SET` a rollback could undo), so a hung statement ends in an error the pipeline
     classifies as transient — its claim rolls back and the event is retried — instead of

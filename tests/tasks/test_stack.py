@@ -96,10 +96,10 @@ def test_a_process_that_dies_is_started_again_and_sigterm_stops_the_whole_stack(
     assert "stopped: steady" in out and "stopped: flaky" in out
 
 
-def test_the_catalog_worker_runs_threads_and_the_document_worker_prefork_with_statements_bounded_under_threads():
-    """Threads where the work is I/O (catalog records), prefork where transforms are CPU (documents). The poison
-    rule holds on both (tests/tasks/test_poison_rule.py); the threads pool has no task time limit, so every
-    PostgreSQL statement of such a worker is bounded instead."""
+def test_the_catalog_and_document_workers_run_threads_with_every_statement_bounded():
+    """The busy sync workers run the threads pool (bench/README.md); the poison rule holds on it
+    (tests/tasks/test_poison_rule.py). That pool has no task time limit, so every PostgreSQL statement of
+    such a worker is bounded instead. Pulls keep prefork: their pages run under a time limit."""
     from tasks.base import STATEMENT_TIMEOUT_SECONDS, with_statement_timeout
 
     pools = {}
@@ -107,7 +107,8 @@ def test_the_catalog_worker_runs_threads_and_the_document_worker_prefork_with_st
         argv = shlex.split(command)
         if name.startswith("worker-"):
             pools[name] = argv[argv.index("-P") + 1] if "-P" in argv else "prefork"
-    assert pools["worker-catalog"] == "threads" and pools["worker-documents"] == "prefork", pools
+    assert pools["worker-catalog"] == pools["worker-documents"] == "threads", pools
+    assert pools["worker-bulk"] == "prefork", pools
     assert with_statement_timeout("") == f"-c statement_timeout={STATEMENT_TIMEOUT_SECONDS * 1000}"
     assert with_statement_timeout("-c search_path=x") == "-c search_path=x -c statement_timeout=240000"
     assert with_statement_timeout("-c statement_timeout=5s") == "-c statement_timeout=5s"
