@@ -177,7 +177,14 @@ def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_i
     """A RabbitMQ vhost re-created (permissions not yet granted) must not end beat, as plain Celery's does."""
     import uuid
 
-    from tests.support.brokers import RABBIT_HOST, RABBIT_PASSWORD, RABBIT_PORT, RABBIT_USER, rabbit_available
+    from tests.support.brokers import (
+        RABBIT_HOST,
+        RABBIT_PASSWORD,
+        RABBIT_PORT,
+        RABBIT_USER,
+        delete_vhost_later,
+        rabbit_available,
+    )
 
     why = rabbit_available()
     if why:
@@ -204,4 +211,4 @@ def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_i
         assert b.alive()
     finally:
         b.stop()
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)
+        delete_vhost_later(vhost)
