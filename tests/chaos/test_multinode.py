@@ -46,8 +46,14 @@ def test_three_workers_one_killed_mid_run_apply_every_event_exactly_once(broker,
     with broker_url(broker, TEST_BROKER_URL) as url:
         env = child_env(CELERY_BROKER_URL=url, REDIS_URL=TEST_BROKER_URL, **HEALER_ENV)
         port = free_port()
-        web = start_receiver(env, port)
-        workers = start_workers(env, ("node1", "node2", "node3"))
+        started = []  # the receiver boots while the workers do
+        try:
+            workers = start_workers(env, ("node1", "node2", "node3"),
+                                    meanwhile=lambda: started.append(start_receiver(env, port)))
+        except BaseException:
+            stop_all(started)
+            raise
+        (web,) = started
         beat = Process("beat-multinode", [str(BIN / "celery"), "-A", "tasks", "beat", "-l", "info"], env)
         zoho = Zoho(f"http://127.0.0.1:{port}/api/zoho/webhooks/products")
         bodies = product_versions(PRODUCTS, VERSIONS, seed=16)

@@ -110,10 +110,21 @@ def start_worker(env: dict[str, str], name: str = "w1", queues: str | None = Non
     return wait_worker_ready(Process(f"worker-{name}", worker_argv("tasks", name, concurrency, queues), env))
 
 
-def start_workers(env: dict[str, str], names, queues: str | None = None, concurrency: int = 2) -> dict[str, Process]:
-    """Several named workers started at once (not one after the other); returns once every one is ready."""
-    procs = {name: Process(f"worker-{name}", worker_argv("tasks", name, concurrency, queues), env) for name in names}
+def launch_workers(env: dict[str, str], names, queues: str | None = None, concurrency: int = 2) -> dict[str, Process]:
+    """Several named workers started at once, not waited for (`start_workers` waits)."""
+    return {name: Process(f"worker-{name}", worker_argv("tasks", name, concurrency, queues), env) for name in names}
+
+
+def start_workers(env: dict[str, str], names, queues: str | None = None, concurrency: int = 2,
+                  meanwhile=None) -> dict[str, Process]:
+    """Several named workers started at once (not one after the other); returns once every one is ready.
+
+    `meanwhile` (a callable) runs while they boot; they are stopped if it raises.
+    """
+    procs = launch_workers(env, names, queues, concurrency)
     try:
+        if meanwhile is not None:
+            meanwhile()
         for proc in procs.values():
             wait_worker_ready(proc)
     except BaseException:
