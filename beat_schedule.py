@@ -7,7 +7,11 @@ stock without moving an item's `last_modified_time`.
 """
 from celery.schedules import crontab
 
+from models.settings import get_settings
 from zoho.entities import registry
+
+HEAL_EVERY_SECONDS = float(max(1, get_settings().heal_interval_seconds))
+"""`SYNC_HEAL_INTERVAL_SECONDS` (15): how often lost messages and due retries are looked for."""
 
 PULL_EVERY_SECONDS = {"products": 300, "stock": 900, "customers": 600, "vendors": 1800, "invoices": 600,
                       "sales-orders": 600, "payments": 900, "prices": 1800, "warehouses": 3600,
@@ -18,9 +22,9 @@ DEFAULT_PULL_EVERY_SECONDS = 900
 FULL_PULL_EVERY_TIME = {"stock"}
 
 beat_schedule = {
-    "heal.enqueue_orphans": {"task": "heal.enqueue_orphans", "schedule": 15.0},
+    "heal.enqueue_orphans": {"task": "heal.enqueue_orphans", "schedule": HEAL_EVERY_SECONDS},
     "heal.release_stuck": {"task": "heal.release_stuck", "schedule": 30.0},
-    "heal.requeue_failed": {"task": "heal.requeue_failed", "schedule": 15.0},
+    "heal.requeue_failed": {"task": "heal.requeue_failed", "schedule": HEAL_EVERY_SECONDS},
     "heal.dead_letter": {"task": "heal.dead_letter", "schedule": 300.0},
     "heal.check_workers": {"task": "heal.check_workers", "schedule": 60.0},
     "heal.purge_completed": {"task": "heal.purge_completed", "schedule": crontab(hour=3, minute=30)},

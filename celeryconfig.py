@@ -19,7 +19,8 @@ Delivery, chosen together:
   while a child's memory stays flat (~96 MiB over a 20,000-event burst).
 - Exactly one beat sends: `redbeat.RedBeatScheduler` keeps the schedule's state (each
   entry's last run) in the coordination Redis, not a local file, and sends only while it
-  holds a lock there (`BEAT_LOCK_TIMEOUT`, default 60 s). A second beat — by mistake or as a
+  holds a lock there (`BEAT_LOCK_TIMEOUT`, default 60 s, renewed every
+  `BEAT_MAX_LOOP_INTERVAL`, default 10 s, at the most). A second beat — by mistake or as a
   standby — waits on the lock and takes over within that time when the first one dies.
 - Pulls (`bulk.*`, `reconcile.*`, `images.*`) run on their own queue `bulk`; a worker that
   consumes it next to sync or healing queues (no `-Q`) lets them hold at most all but one of
@@ -104,7 +105,7 @@ task_routes = {
     "monitor.*": {"queue": "maintenance", "routing_key": "maintenance"},
 }
 
-beat_max_loop_interval = 10
+beat_max_loop_interval = max(1, _settings.beat_max_loop_interval)  # BEAT_MAX_LOOP_INTERVAL
 beat_scheduler = "tasks.beat:Scheduler"
 redbeat_key_prefix = "zohosync:{redbeat}:"
 redbeat_lock_timeout = max(_settings.beat_lock_timeout, 2 * beat_max_loop_interval)

@@ -120,6 +120,8 @@ class Settings:
     database_max_overflow: int = 10
     trusted_proxies: int = 0
     beat_lock_timeout: int = 60
+    beat_max_loop_interval: int = 10
+    heal_interval_seconds: int = 15
     sandbox_mode: bool = False
     """True when no Zoho credential is configured: the embedded sandbox plays Zoho."""
     webhook_entity_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -188,6 +190,8 @@ def load_settings() -> Settings:
         database_max_overflow=_int("DATABASE_MAX_OVERFLOW", 10),
         trusted_proxies=_int("TRUSTED_PROXIES", 0),
         beat_lock_timeout=_int("BEAT_LOCK_TIMEOUT", 60),
+        beat_max_loop_interval=_int("BEAT_MAX_LOOP_INTERVAL", 10),
+        heal_interval_seconds=_int("SYNC_HEAL_INTERVAL_SECONDS", 15),
         sandbox_mode=not any(_str(name) for name in ZOHO_CREDENTIALS[:3]),
         webhook_entity_secrets=_entity_secrets(),
         webhook_trust_unsigned_hints=_bool("ZOHO_WEBHOOK_TRUST_UNSIGNED_HINTS"),

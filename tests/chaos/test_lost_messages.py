@@ -17,7 +17,17 @@ from kombu import Connection
 from tests.conftest import TEST_BROKER_URL
 from tests.support.brokers import BROKERS, broker_url
 from tests.support.load import Zoho, outcome, product_versions, unfinished
-from tests.support.procs import BIN, ROOT, Process, child_env, free_port, start_receiver, start_worker, wait_for
+from tests.support.procs import (
+    BIN,
+    ROOT,
+    Process,
+    child_env,
+    free_port,
+    start_receiver,
+    start_workers,
+    stop_all,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -39,15 +49,15 @@ def test_events_whose_messages_were_purged_are_applied_within_two_minutes(broker
                 purged = conn.default_channel.queue_purge("sync.products")
             lost_at = time.monotonic()
             assert purged == EVENTS, purged
-            procs.append(start_worker(env, "lost"))
+            # beat starts beside the worker (its schedule's clock starts with it), not after it
             procs.append(Process("beat-lost", [str(BIN / "celery"), "-A", "tasks", "beat", "-l", "info"], env))
-            wait_for(lambda: unfinished(db) == 0, timeout=WITHIN_SECONDS + 30, interval=1,
+            procs.extend(start_workers(env, ["lost"]).values())
+            wait_for(lambda: unfinished(db) == 0, timeout=WITHIN_SECONDS + 30, interval=0.25,
                      message="every purged event applied")
             took = time.monotonic() - lost_at
             result = outcome(db, zoho)
         finally:
-            for p in reversed(procs):
-                p.stop()
+            stop_all(procs)
     report = {"broker": broker, "events": EVENTS, "purged": purged, "applied_seconds_after_loss": round(took, 1),
               "lost": len(result["lost"]), "applied_twice": len(result["twice"])}
     (ROOT / "artifacts").mkdir(exist_ok=True)

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from tasks.monitor import take_snapshot
 from tests.conftest import TEST_ADMIN_TOKEN
-from tests.support.procs import ROOT, child_env, free_port, start_receiver, wait_for
+from tests.support.procs import ROOT, child_env, free_port, launch_receiver, wait_for, wait_http
 from tests.tasks.test_health import seed, seed_dead_letters
 
 pytestmark = pytest.mark.e2e
@@ -39,9 +39,11 @@ def ensure_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def receiver(database_url):
+    """The receiver's URL; gunicorn boots while Chromium starts and the test seeds (`up` waits for it)."""
     port = free_port()
-    proc = start_receiver(child_env(), port)
-    yield f"http://127.0.0.1:{port}"
+    proc = launch_receiver(child_env(), port)
+    url = f"http://127.0.0.1:{port}"
+    yield url, lambda: wait_http(f"{url}/healthz", proc)
     proc.stop()
 
 
@@ -112,8 +114,10 @@ def test_the_dashboard_in_chromium_matches_the_database_and_its_retry_button_wor
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
+    receiver, up = receiver
     seeded = seed_a_day_of_work(db)
 
+    up()
     browser.get(f"{receiver}/dashboard")
     assert "admin token" in browser.page_source  # the login form, not the dashboard
     browser.get_log("browser")  # that 401 is expected; from here on the console must stay clean

@@ -1,6 +1,7 @@
 """Brokers for the tests that must hold on any of them: a Redis db, or a RabbitMQ vhost made for one run."""
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -33,6 +34,26 @@ def _ctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
 
 
+_DELETING: list[subprocess.Popen] = []
+
+
+def delete_vhost_later(vhost: str) -> None:
+    """`rabbitmqctl delete_vhost` (an Erlang VM's start, ~2 s) without waiting: nothing of this run uses the vhost
+    again, its name is unique, and this process waits for every deletion before it exits."""
+    _DELETING[:] = [p for p in _DELETING if p.poll() is None]
+    _DELETING.append(subprocess.Popen(["rabbitmqctl", "delete_vhost", vhost], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL, start_new_session=True))
+
+
+@atexit.register
+def _wait_for_deletions() -> None:
+    for proc in _DELETING:
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @contextmanager
 def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
     """A fresh vhost for one test run (so parallel runs never share a queue), deleted afterwards; yields its URL."""
@@ -45,7 +66,7 @@ def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
         _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
         yield f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
     finally:
-        subprocess.run(["rabbitmqctl", "delete_vhost", vhost], capture_output=True, timeout=60, check=False)
+        delete_vhost_later(vhost)
 
 
 def recreate_vhost(url: str) -> None:

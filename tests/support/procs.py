@@ -51,15 +51,37 @@ class Process:
                 self.popen.wait()
 
 
+def stop_all(procs, timeout: float = 15) -> None:
+    """Stop several processes at once: SIGTERM to each, then wait for each (SIGKILL past `timeout`)."""
+    procs = [p for p in procs if p.alive()]
+    for p in procs:
+        try:
+            os.killpg(p.popen.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        try:
+            p.popen.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(p.popen.pid, signal.SIGKILL)
+            p.popen.wait()
+
+
 def child_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"PYTHONUNBUFFERED": "1", "ZOHOSYNC_LOG_FORMAT": "json", **overrides})
     return env
 
 
-def start_receiver(env: dict[str, str], port: int, workers: int = 2) -> Process:
-    proc = Process("web", [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
+def launch_receiver(env: dict[str, str], port: int, workers: int = 2) -> Process:
+    """The gunicorn receiver, started but not waited for (`wait_http` on its /healthz before using it)."""
+    return Process("web", [str(BIN / "gunicorn"), "-w", str(workers), "-k", "gthread", "--threads", "8",
                            "-b", f"127.0.0.1:{port}", "webhook_app.wsgi:app"], env)
+
+
+def start_receiver(env: dict[str, str], port: int, workers: int = 2) -> Process:
+    proc = launch_receiver(env, port, workers)
     wait_http(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
 
@@ -86,6 +108,29 @@ def wait_worker_ready(proc: Process, timeout: float = 60, interval: float = 0.2)
 
 def start_worker(env: dict[str, str], name: str = "w1", queues: str | None = None, concurrency: int = 2) -> Process:
     return wait_worker_ready(Process(f"worker-{name}", worker_argv("tasks", name, concurrency, queues), env))
+
+
+def launch_workers(env: dict[str, str], names, queues: str | None = None, concurrency: int = 2) -> dict[str, Process]:
+    """Several named workers started at once, not waited for (`start_workers` waits)."""
+    return {name: Process(f"worker-{name}", worker_argv("tasks", name, concurrency, queues), env) for name in names}
+
+
+def start_workers(env: dict[str, str], names, queues: str | None = None, concurrency: int = 2,
+                  meanwhile=None) -> dict[str, Process]:
+    """Several named workers started at once (not one after the other); returns once every one is ready.
+
+    `meanwhile` (a callable) runs while they boot; they are stopped if it raises.
+    """
+    procs = launch_workers(env, names, queues, concurrency)
+    try:
+        if meanwhile is not None:
+            meanwhile()
+        for proc in procs.values():
+            wait_worker_ready(proc)
+    except BaseException:
+        stop_all(procs.values())
+        raise
+    return procs
 
 
 def wait_http(url: str, proc: Process | None = None, timeout: float = 30) -> None:

@@ -35,7 +35,7 @@ def test_pulls_never_hold_every_slot_of_a_worker_without_q_and_none_is_lost(db, 
     proc = wait_worker_ready(Process("worker-slots", worker_argv("tests.support.slow_pulls", "slots", 2), child_env()))
     try:
         for n in range(4):
-            app.send_task("bulk.test_sleep", args=[n, 1.5], queue="bulk", routing_key="bulk")
+            app.send_task("bulk.test_sleep", args=[n, 1.0], queue="bulk", routing_key="bulk")
         wait_for(lambda: redis_client.llen(EVENTS) >= 1, timeout=10, message="a pull started")
         app.send_task("maintenance.test_mark", args=[0], queue="maintenance", routing_key="maintenance")
         wait_for(lambda: sum(1 for e in redis_client.lrange(EVENTS, 0, -1) if e.startswith(b"end")) == 4,
