@@ -28,6 +28,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--markdown", type=Path, help="also write the table as Markdown to this file")
     p.add_argument("--full-pull-real-limit", action="store_true",
                    help="run the full pull at the real 100 calls/min (about 20 minutes) instead of projecting it")
+    p.add_argument("--e2e-rate", type=int, metavar="N",
+                   help="webhooks per second offered in the e2e figure (default 200); for a machine where "
+                        "neither side keeps up at 200/s, the latency at a rate both can carry")
     p.add_argument("--profile", type=Path, metavar="DIR",
                    help="run the receiver and the worker under py-spy, raw stacks into DIR (figures then skewed; "
                         "wall-clock samples, or on-CPU only with ZOHOSYNC_BENCH_PROFILE_IDLE=0)")
@@ -62,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from bench.table import Figure, markdown, plain
 
     options = {"full_pull_real_limit": args.full_pull_real_limit, "profile_dir": args.profile}
+    if args.e2e_rate:
+        options["e2e_rate"] = args.e2e_rate
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     cfg = Config.quick(**options) if args.quick else Config(**options)
