@@ -38,7 +38,7 @@ def ensure_tables() -> None:
                        "zoho_invoice_id text, item_id text, quantity numeric, rate numeric)"))
 
 
-@celery.task(name="naive.process")
+@celery.task(name="naive.process", shared=False)  # registered on this app only, not on every app in the process
 def process(event_id: int) -> None:
     with engine.begin() as c:
         payload = c.execute(text("SELECT payload FROM bench_naive_events WHERE id = :i"), {"i": event_id}).scalar()
