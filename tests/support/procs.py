@@ -42,13 +42,8 @@ class Process:
             os.killpg(self.popen.pid, sig)
 
     def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait()
+        """SIGTERM to its process group, SIGKILL past `timeout`."""
+        stop_all([self], timeout)
 
 
 def stop_all(procs, timeout: float = 15) -> None:
