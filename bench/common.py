@@ -151,6 +151,15 @@ def start_gunicorn(name: str, app: str, port: int, profile: Path | None = None) 
     return proc
 
 
+def procfile_argv(group: str, procfile: Path = ROOT / "Procfile") -> list[str]:
+    """The arguments of the Procfile's `group` line (`tasks.stack.read_procfile`), or [] if there is none."""
+    import shlex
+
+    from tasks.stack import read_procfile
+
+    return shlex.split(read_procfile(procfile).get(group, ""))
+
+
 def sync_worker_pool_args(group: str = "worker-catalog", procfile: Path = ROOT / "Procfile") -> list[str]:
     """The pool and concurrency the Procfile gives a sync worker group (`worker-catalog`, …), as flags.
 
@@ -162,26 +171,15 @@ def sync_worker_pool_args(group: str = "worker-catalog", procfile: Path = ROOT /
     override = os.environ.get("ZOHOSYNC_BENCH_WORKER_ARGS")
     if override is not None:
         return shlex.split(override)
-    for line in procfile.read_text().splitlines():
-        if line.startswith(f"{group}:"):
-            argv = shlex.split(line.split(":", 1)[1])
-            out: list[str] = []
-            for flag in ("-P", "-c", "--prefetch-multiplier"):
-                if flag in argv:
-                    out += [flag, argv[argv.index(flag) + 1]]
-            return out
-    return []
+    argv = procfile_argv(group, procfile)
+    return [a for flag in ("-P", "-c", "--prefetch-multiplier") if flag in argv
+            for a in (flag, argv[argv.index(flag) + 1])]
 
 
 def procfile_queues(group: str = "worker-catalog", procfile: Path = ROOT / "Procfile") -> str | None:
     """The queues (`-Q`) the Procfile's `group` consumes: ours runs exactly as `make run` starts it."""
-    import shlex
-
-    for line in procfile.read_text().splitlines():
-        if line.startswith(f"{group}:"):
-            argv = shlex.split(line.split(":", 1)[1])
-            return argv[argv.index("-Q") + 1] if "-Q" in argv else None
-    return None
+    argv = procfile_argv(group, procfile)
+    return argv[argv.index("-Q") + 1] if "-Q" in argv else None
 
 
 def start_worker(name: str, app: str, queues: str | None = None, profile: Path | None = None,
