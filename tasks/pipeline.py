@@ -319,10 +319,10 @@ class Pipeline:
                 _Group([e.id], redelivered=group.redelivered) for e in careful]
         if careful:
             self.claim(conn, [e.id for e in taken], task_id)
-            for e in taken:
-                if e.lost:
-                    conn.execute(sql.FORGET_LOST, {"event_id": e.id})
-            if any(e.lost for e in taken):
+            lost = [e.id for e in taken if e.lost]
+            for event_id in lost:
+                conn.execute(sql.FORGET_LOST, {"event_id": event_id})
+            if lost:
                 conn.execute(sql.DROP_EMPTY_ATTEMPTS)
             conn.commit()
             owned = set(conn.execute(sql.LOCK_CLAIMED, {"ids": [e.id for e in taken], "task_id": task_id}).scalars())
