@@ -2,7 +2,7 @@
 
 The test database defaults to `zohosync_test` on the configured server; set
 `ZOHOSYNC_TEST_DB` to run several suites side by side, and `ZOHOSYNC_TEST_REDIS_DB`
-for the Redis database number. Under pytest-xdist (`make test` runs `-n 2`) every worker
+for the Redis database number. Under pytest-xdist (`make test` runs `-n 4`) every worker
 has its own database (`<test db>_gw0`, `_gw1`, …) and its own Redis server on a free port
 (tests/support/servers.py), so workers never see each other's rows, keys or messages.
 """
@@ -161,3 +161,10 @@ def client(db, redis_client):
     app = create_app()
     app.testing = True
     return app.test_client()
+
+
+def pytest_collection_modifyitems(items):
+    """Files with slow tests first: under `make test`'s `--dist loadfile --no-loadscope-reorder` each
+    xdist worker starts on one of them, so their waits (a heal interval, a beat takeover) overlap
+    the thousands of quick tests instead of queueing on the worker that collected their directory."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -13,6 +13,8 @@ import pytest
 from tests.support.procs import BIN, ROOT, child_env, start_worker, wait_for
 from tests.tasks.test_health import seed
 
+pytestmark = pytest.mark.slow  # a real worker per test, and a stuck-window to wait out
+
 
 def zohosync(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "zohosync"), *args], cwd=ROOT, env=child_env(), capture_output=True, text=True,
