@@ -13,6 +13,9 @@ TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 4
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+# Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
+# process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test lint bench install services migrate lock clean
 

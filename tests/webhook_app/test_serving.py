@@ -21,7 +21,8 @@ def receiver(database_url, redis_client, tmp_path):
     port = free_port()
     secret, admin = f"whsec-{secrets.token_hex(12)}", f"adm-{secrets.token_hex(12)}"
     env = child_env(WEB_PORT=str(port), ZOHO_WEBHOOK_SECRET=secret, ADMIN_TOKEN=admin,
-                    ZOHOSYNC_RUN_DIR=str(tmp_path / "run"), ZOHOSYNC_LOG_FORMAT="text", ZOHOSYNC_LOG_LEVEL="DEBUG")
+                    ZOHOSYNC_RUN_DIR=str(tmp_path / "run"), ZOHOSYNC_LOG_FORMAT="text", ZOHOSYNC_LOG_LEVEL="DEBUG",
+                    WEB_WORKERS="1")  # one gevent process is what these tests exercise; a second is a boot more
     proc = Process("web-serving", [str(BIN / "gunicorn"), "webhook_app.wsgi:app"], env)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc)
