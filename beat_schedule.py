@@ -12,6 +12,8 @@ from zoho.entities import registry
 
 HEAL_EVERY_SECONDS = float(max(1, get_settings().heal_interval_seconds))
 """`SYNC_HEAL_INTERVAL_SECONDS` (15): how often lost messages and due retries are looked for."""
+RELEASE_EVERY_SECONDS = float(min(30, max(1, get_settings().release_grace_seconds // 2)))
+"""Half of `SYNC_RELEASE_GRACE_SECONDS` (60), at most 30 s: how often dead workers' claims are looked for."""
 
 PULL_EVERY_SECONDS = {"products": 300, "stock": 900, "customers": 600, "vendors": 1800, "invoices": 600,
                       "sales-orders": 600, "payments": 900, "prices": 1800, "warehouses": 3600,
@@ -23,7 +25,7 @@ FULL_PULL_EVERY_TIME = {"stock"}
 
 beat_schedule = {
     "heal.enqueue_orphans": {"task": "heal.enqueue_orphans", "schedule": HEAL_EVERY_SECONDS},
-    "heal.release_stuck": {"task": "heal.release_stuck", "schedule": 30.0},
+    "heal.release_stuck": {"task": "heal.release_stuck", "schedule": RELEASE_EVERY_SECONDS},
     "heal.requeue_failed": {"task": "heal.requeue_failed", "schedule": HEAL_EVERY_SECONDS},
     "heal.dead_letter": {"task": "heal.dead_letter", "schedule": 300.0},
     "heal.check_workers": {"task": "heal.check_workers", "schedule": 60.0},

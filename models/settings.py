@@ -122,6 +122,7 @@ class Settings:
     beat_lock_timeout: int = 60
     beat_max_loop_interval: int = 10
     heal_interval_seconds: int = 15
+    release_grace_seconds: int = 60
     sandbox_mode: bool = False
     """True when no Zoho credential is configured: the embedded sandbox plays Zoho."""
     webhook_entity_secrets: tuple[tuple[str, str], ...] = field(default=(), repr=False)
@@ -192,6 +193,7 @@ def load_settings() -> Settings:
         beat_lock_timeout=_int("BEAT_LOCK_TIMEOUT", 60),
         beat_max_loop_interval=_int("BEAT_MAX_LOOP_INTERVAL", 10),
         heal_interval_seconds=_int("SYNC_HEAL_INTERVAL_SECONDS", 15),
+        release_grace_seconds=_int("SYNC_RELEASE_GRACE_SECONDS", 60),
         sandbox_mode=not any(_str(name) for name in ZOHO_CREDENTIALS[:3]),
         webhook_entity_secrets=_entity_secrets(),
         webhook_trust_unsigned_hints=_bool("ZOHO_WEBHOOK_TRUST_UNSIGNED_HINTS"),

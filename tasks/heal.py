@@ -21,8 +21,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 5000
 
-RELEASE_GRACE_SECONDS = 60
-"""A `processing` row nobody holds a lock on, claimed this long ago, belongs to a dead worker."""
 
 
 def _audit(s, action: str, count: int, details: dict | None = None) -> None:
@@ -90,7 +88,9 @@ def release_stuck() -> dict:
     settings = get_settings()
     released, dead = [], 0
     with session_scope() as s:
-        rows = s.execute(sql.STUCK, {"grace": _seconds(RELEASE_GRACE_SECONDS), "batch": BATCH}).all()
+        # a `processing` row nobody holds a lock on, claimed `SYNC_RELEASE_GRACE_SECONDS` ago, belongs to a dead worker
+        grace = _seconds(settings.release_grace_seconds)
+        rows = s.execute(sql.STUCK, {"grace": grace, "batch": BATCH}).all()
         for r in rows:
             if r.retry_count + 1 > r.max_retries:
                 dead_letter(s, r.id, "worker lost the event too many times (killed or timed out)",
@@ -100,7 +100,7 @@ def release_stuck() -> dict:
                 released.append((r.entity_type, r.id))
         if released:
             s.execute(sql.RELEASE, {"ids": [i for _, i in released]})
-        pruned = s.execute(sql.PRUNE_ATTEMPTS, {"after": _seconds(RELEASE_GRACE_SECONDS)}).rowcount
+        pruned = s.execute(sql.PRUNE_ATTEMPTS, {"after": grace}).rowcount
         _audit(s, "heal.release_stuck", len(rows), {"dead": dead, "lock_seconds": settings.stuck_lock_seconds})
     sent = publish_many(released)
     return {"released": len(released), "dead": dead, "published": sent, "attempts_pruned": pruned}

@@ -155,6 +155,23 @@ def test_release_stuck_ignores_rows_a_live_worker_holds_and_recent_claims(db):
     assert event_row(db, eid).status == "processing"
 
 
+def test_a_dead_workers_claim_is_released_once_older_than_the_configured_grace(db, monkeypatch):
+    from models.settings import reset_settings
+
+    eid = add_event("products", "item", item())
+    claim(eid, "dead-worker")
+    q(db, "UPDATE tds_sync_queue SET updated_at = now() - interval '20 seconds' WHERE id = :i RETURNING id", i=eid)
+    assert release_stuck.run()["released"] == 0  # the default grace is 60 s
+    monkeypatch.setenv("SYNC_RELEASE_GRACE_SECONDS", "10")
+    reset_settings()
+    try:
+        assert release_stuck.run()["released"] == 1
+    finally:
+        monkeypatch.delenv("SYNC_RELEASE_GRACE_SECONDS")
+        reset_settings()
+    assert event_row(db, eid).status == "failed"
+
+
 def test_a_record_that_keeps_killing_its_worker_is_dead_lettered(db):
     eid = add_event("products", "item", item(), max_retries=1)
     for n in range(2):
