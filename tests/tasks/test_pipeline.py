@@ -10,6 +10,7 @@ from sqlalchemy import text
 from tasks.heal import dead_letter_exhausted, enqueue_orphans, release_stuck, requeue_failed
 from tasks.pipeline import pipeline_for
 from tests.support.events import add_event
+from tests.support.forks import exit_code_of_forked
 from tests.support.webhooks import item
 
 ZID = "2646610000000113826"
@@ -246,27 +247,18 @@ def test_a_page_of_events_applies_in_one_batch_and_a_bad_record_does_not_sink_it
 
 def _die_while_applying(event_id: int, task_id: str, redelivered: bool) -> int:
     """Run the pipeline in a forked child that dies (os._exit) in the middle of the upsert."""
-    import multiprocessing
     import os
 
-    def child():
-        from models.db import dispose_after_fork
+    import tasks.pipeline as pipeline_module
 
-        dispose_after_fork()
-
+    def doomed():
         def die(*_a, **_k):
             os._exit(17)
 
-        import tasks.pipeline as pipeline_module
-
         pipeline_module.apply_records = die
         pipeline_for("products").run([event_id], task_id, redelivered=redelivered)
-        os._exit(0)
 
-    proc = multiprocessing.get_context("fork").Process(target=child)
-    proc.start()
-    proc.join(30)
-    return proc.exitcode
+    return exit_code_of_forked(doomed)
 
 
 def test_a_worker_dying_mid_apply_on_a_first_delivery_leaves_the_row_as_it_was(db):

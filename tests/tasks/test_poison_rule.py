@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from tasks.pipeline import Pipeline, pipeline_for
 from tests.support.events import add_event
+from tests.support.forks import exit_code_of_forked
 from tests.support.webhooks import item
 
 
@@ -24,23 +25,14 @@ def _products(n: int, start: int = 0) -> list[int]:
 
 def _die_applying(event_id: int, co_apply: int) -> int:
     """Run the event's task in a forked process that dies (os._exit) in the middle of applying its group."""
-    pid = os.fork()
-    if pid == 0:  # the doomed worker
-        status = 2
-        try:
-            from models.db import dispose_after_fork
+    def doomed():
+        def die(conn, events):
+            os._exit(1)
 
-            dispose_after_fork()
+        Pipeline.apply = staticmethod(die)
+        pipeline_for("products").run([event_id], "doomed-task", co_apply=co_apply)
 
-            def die(conn, events):
-                os._exit(1)
-
-            Pipeline.apply = staticmethod(die)
-            pipeline_for("products").run([event_id], "doomed-task", co_apply=co_apply)
-        finally:
-            os._exit(status)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return exit_code_of_forked(doomed)
 
 
 def test_a_group_whose_worker_died_leaves_its_attempt_and_nothing_else(db):
