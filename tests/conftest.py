@@ -86,6 +86,17 @@ def _migrate_fresh() -> None:
     command.upgrade(cfg, "head")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def process_logs(tmp_path_factory) -> str:
+    """Logs of the processes tests start (tests/support/procs.py) in this run's temporary directory, kept for
+    post-mortems and pruned by pytest with the run (its last three stay), not left in /tmp for ever."""
+    from tests.support.procs import LOG_DIR_ENV
+
+    directory = str(tmp_path_factory.mktemp("process-logs"))
+    os.environ[LOG_DIR_ENV] = directory
+    return directory
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     _ensure_database()

@@ -14,6 +14,9 @@ import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
+LOG_DIR_ENV = "ZOHOSYNC_TEST_LOG_DIR"
+"""Where the processes' logs go: under pytest's own temporary directory during a run (tests/conftest.py), which
+pytest prunes to its last three runs; the system's temporary directory otherwise."""
 
 
 def free_port() -> int:
@@ -27,7 +30,8 @@ class Process:
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
         self.name = name
-        self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-{name}-", suffix=".log", delete=False)
+        self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-{name}-", suffix=".log", delete=False,
+                                               dir=os.environ.get(LOG_DIR_ENV) or None)
         self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
                                       start_new_session=True)
 
