@@ -16,7 +16,10 @@ Delivery, chosen together:
 - Children recycle at ~300 MB (the guard against growth) or after 100,000 tasks (a backstop).
   At 1,000 tasks a child was replaced every few seconds under load — each replacement a fork,
   new PostgreSQL connections and a cold statement cache, and a task stalled ~2 s behind it —
-  while a child's memory stays flat (~96 MiB over a 20,000-event burst).
+  while a child's memory stays flat (~96 MiB over a 20,000-event burst). Both apply to the
+  prefork workers only (pulls, healing, contacts): the threads-pool workers (catalog,
+  documents) have no child to recycle, so nothing bounds their process's memory but its
+  supervisor restarting it.
 - Exactly one beat sends: `redbeat.RedBeatScheduler` keeps the schedule's state (each
   entry's last run) in the coordination Redis, not a local file, and sends only while it
   holds a lock there (`BEAT_LOCK_TIMEOUT`, default 60 s, renewed every
