@@ -22,7 +22,6 @@ log = logging.getLogger(__name__)
 BATCH = 5000
 
 
-
 def _audit(s, action: str, count: int, details: dict | None = None) -> None:
     if count:
         s.execute(sql.AUDIT, {"action": action, "actor": "healer", "details": {"count": count, **(details or {})}})

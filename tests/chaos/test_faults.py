@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import create_engine
 
 from tests.support.brokers import BROKERS, rabbit_vhost, recreate_vhost
-from tests.support.load import Zoho, outcome, product_versions, states, unfinished
+from tests.support.load import HEALER_ENV, Zoho, outcome, product_versions, states, unfinished
 from tests.support.procs import (
     ROOT,
     Process,
@@ -45,12 +45,6 @@ PRODUCTS = int(os.environ.get("CHAOS_PRODUCTS", "250"))
 VERSIONS = int(os.environ.get("CHAOS_VERSIONS", "5"))
 RATE = float(os.environ.get("CHAOS_RATE", "100"))
 CONVERGE_SECONDS = int(os.environ.get("CHAOS_CONVERGE_SECONDS", "240"))
-HEALER_ENV = {"SYNC_ORPHAN_AFTER_SECONDS": "5", "SYNC_HEAL_INTERVAL_SECONDS": "3", "BEAT_MAX_LOOP_INTERVAL": "2",
-              "SYNC_RELEASE_GRACE_SECONDS": "10"}
-"""The production healing on a shorter clock: a pending event is an orphan after 5 s (not 30), the healer looks for
-orphans every 3 s (not 15), and beat retakes its lock within 2 s (not 10) after the coordination Redis restarts; a
-dead worker's claim is released after 10 s (not 60). (More wake-ups of events whose message still exists: more
-chances to apply one twice.)"""
 
 
 def launch_worker(env: dict[str, str], name: str) -> Process:

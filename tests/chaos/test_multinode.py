@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import TEST_BROKER_URL
 from tests.support.brokers import BROKERS, broker_url
-from tests.support.load import Zoho, outcome, product_versions, states, unfinished
+from tests.support.load import HEALER_ENV, Zoho, outcome, product_versions, states, unfinished
 from tests.support.procs import (
     BIN,
     ROOT,
@@ -36,11 +36,6 @@ PRODUCTS = int(os.environ.get("MULTINODE_PRODUCTS", "150"))
 VERSIONS = 3
 RATE = float(os.environ.get("MULTINODE_RATE", "75"))
 CONVERGE_SECONDS = 150
-HEALER_ENV = {"SYNC_ORPHAN_AFTER_SECONDS": "5", "SYNC_HEAL_INTERVAL_SECONDS": "3", "BEAT_MAX_LOOP_INTERVAL": "2",
-              "SYNC_RELEASE_GRACE_SECONDS": "10"}
-"""The production healing on a shorter clock: a pending event is an orphan after 5 s (not 30), the healer looks for
-orphans every 3 s (not 15), a dead worker's claim is released after 10 s (not 60). (More wake-ups of events whose
-message still exists: more chances to apply one twice.)"""
 
 
 @pytest.mark.parametrize("broker", BROKERS)

@@ -12,6 +12,13 @@ from sqlalchemy import text
 
 from tests.support.webhooks import sign
 
+HEALER_ENV = {"SYNC_ORPHAN_AFTER_SECONDS": "5", "SYNC_HEAL_INTERVAL_SECONDS": "3", "BEAT_MAX_LOOP_INTERVAL": "2",
+              "SYNC_RELEASE_GRACE_SECONDS": "10"}
+"""The production healing on a shorter clock, for the fault runs: a pending event is an orphan after 5 s (not 30),
+the healer looks for orphans every 3 s (not 15), beat retakes its lock within 2 s (not 10) after the coordination
+Redis restarts, and a dead worker's claim is released after 10 s (not 60). (More wake-ups of events whose message
+still exists: more chances to apply one twice.)"""
+
 
 def product_versions(products: int, versions: int, seed: int = 7) -> list[tuple[str, int, bytes]]:
     """products × versions webhook bodies, shuffled so versions arrive out of order."""

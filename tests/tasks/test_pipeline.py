@@ -168,7 +168,7 @@ def test_a_dead_workers_claim_is_released_once_older_than_the_configured_grace(d
     try:
         assert release_stuck.run()["released"] == 1
     finally:
-        monkeypatch.delenv("SYNC_RELEASE_GRACE_SECONDS")
+        monkeypatch.undo()
         reset_settings()
     assert event_row(db, eid).status == "failed"
 
