@@ -7,25 +7,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
-# pytest-xdist processes: 4 on a 2-core machine, because the fault tests spend most of their time
-# waiting (a heal interval, a beat takeover) while the others keep the cores busy. Whole files go to
-# one process (--dist loadfile: a module's worker processes start once), slow files first
+# pytest-xdist processes: 4 on a 2-core machine, because the tests that start real processes spend much of
+# their time waiting (a worker booting, a heal interval) while the others keep the cores busy. Whole files
+# go to one process (--dist loadfile: a module's worker processes start once), long files first
 # (tests/conftest.py orders them; --no-loadscope-reorder keeps that order). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 4
+PYTEST_ARGS := -q -p no:cacheprovider --dist loadfile --no-loadscope-reorder --durations=10
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
 # process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: run test lint bench install services migrate lock clean
+.PHONY: run test test-faults lint bench install services migrate lock clean
 
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); \
 	  else echo "Python's venv module is missing: install it (sudo apt-get install python3-venv) and retry." >&2; exit 1; fi; }
-	$(PIP) install --upgrade pip
-	$(PIP) install -r requirements-dev.lock
+	$(PIP) install -r requirements-dev.lock  # (the lock pins pip itself too: no separate upgrade first)
 	$(PIP) install --no-deps -e .
 	@touch $(STAMP)
 
@@ -47,7 +47,14 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
 	$(BIN)/python scripts/ensure_chromium.py
-	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=10
+	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) -m "not slow"
+
+# The fault and soak runs (tests marked `slow`): workers SIGKILLed, brokers emptied, PostgreSQL and Redis
+# restarted under webhook load, beats taking over, messages purged, the initial pull under live webhooks.
+# Minutes of CPU, so not in `make test`; run them before changing the pipeline, healing or coordination.
+test-faults: install
+	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
+	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) -m slow
 
 bench: migrate
 	$(BIN)/python -m bench

@@ -175,7 +175,8 @@ def client(db, redis_client):
 
 
 def pytest_collection_modifyitems(items):
-    """Files with slow tests first: under `make test`'s `--dist loadfile --no-loadscope-reorder` each
-    xdist worker starts on one of them, so their waits (a heal interval, a beat takeover) overlap
-    the thousands of quick tests instead of queueing on the worker that collected their directory."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+    """Long files first: under `make test`'s `--dist loadfile --no-loadscope-reorder` each xdist worker starts
+    on one of them, so their waits (a worker booting, a heal interval) overlap the thousands of quick tests
+    instead of queueing on the worker that collected their directory. Fault runs (`slow`), then end-to-end
+    files (`e2e`), then the rest, each in collection order."""
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("e2e") is None))

@@ -7,13 +7,14 @@ Run it with `python -m zoho_sandbox --port 8765 --seed 42`.
 """
 
 from zoho_sandbox.app import create_sandbox_app, sandbox_of
-from zoho_sandbox.data import ENTITIES, SandboxOrg
+from zoho_sandbox.data import ENTITIES, OrgSnapshot, SandboxOrg
 from zoho_sandbox.runtime import Sandbox, SandboxOptions
 from zoho_sandbox.server import SandboxServer
 from zoho_sandbox.signing import sign, verify
 
 __all__ = [
     "ENTITIES",
+    "OrgSnapshot",
     "Sandbox",
     "SandboxOptions",
     "SandboxOrg",

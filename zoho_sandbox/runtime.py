@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from zoho_sandbox.data import ENTITIES, Change, SandboxOrg
+from zoho_sandbox.data import ENTITIES, Change, OrgSnapshot, SandboxOrg
 from zoho_sandbox.generator import DEFAULT_ORG_ID
 from zoho_sandbox.limits import ApiLimiter, TokenIssuer
 from zoho_sandbox.webhooks import Delivery, WebhookSender
@@ -105,9 +105,9 @@ class Sandbox:
         self.initial = dataclasses.replace(options)
         self.options = options
         self._lock = threading.RLock()
-        self._org = org or SandboxOrg.generate(
-            options.seed, options.scale, org_id=options.org_id, legacy_warehouses=options.legacy_warehouses
-        )
+        # the seeded organisation a reset restores, kept for the (seed, scale) last generated
+        self._snapshot: OrgSnapshot | None = None
+        self._org = org or self._seeded_org()
         self._org.legacy_warehouses = options.legacy_warehouses
         self.issuer = TokenIssuer(options.client_id, options.client_secret, options.refresh_token, options.token_ttl)
         self.limiter = ApiLimiter(options.rate_limit, options.daily_limit)
@@ -185,6 +185,13 @@ class Sandbox:
         )
         self._org.legacy_warehouses = o.legacy_warehouses
 
+    def _seeded_org(self) -> SandboxOrg:
+        """A fresh organisation of the current seed and scale, generated only when those changed."""
+        o = self.options
+        if self._snapshot is None or (self._snapshot.seed, self._snapshot.scale) != (o.seed, o.scale):
+            self._snapshot = OrgSnapshot(o.seed, o.scale)
+        return self._snapshot.org(org_id=o.org_id, legacy_warehouses=o.legacy_warehouses)
+
     def reset(
         self,
         seed: int | None = None,
@@ -195,6 +202,9 @@ class Sandbox:
         legacy_warehouses: bool | None = None,
     ) -> dict[str, Any]:
         """Regenerate the organisation and zero every counter and limit window.
+
+        The seeded organisation is generated once per (seed, scale) and restored from that
+        snapshot afterwards (`OrgSnapshot`): a reset per test costs milliseconds, not a generation.
 
         Runtime settings return to the start-up options unless `keep_config`; issued
         tokens stay valid unless `drop_tokens` (a client caching a token across tests
@@ -212,12 +222,7 @@ class Sandbox:
                 self.options.scale = float(scale)
             if legacy_warehouses is not None:
                 self.options.legacy_warehouses = bool(legacy_warehouses)
-            self._org = SandboxOrg.generate(
-                self.options.seed,
-                self.options.scale,
-                org_id=self.options.org_id,
-                legacy_warehouses=self.options.legacy_warehouses,
-            )
+            self._org = self._seeded_org()
             self._api_calls = 0
             self._by_path = {}
             self._injected = 0

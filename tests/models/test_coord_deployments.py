@@ -18,7 +18,7 @@ from models import coord
 from models.settings import reset_settings
 from tests.support.procs import wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(120),
+pytestmark = [pytest.mark.timeout(120),
               pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server not installed")]
 
 PORT_BASE = int(os.environ.get("ZOHOSYNC_TEST_COORD_PORT_BASE", "8143"))

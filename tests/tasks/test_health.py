@@ -194,7 +194,7 @@ def _cli_health(env: dict) -> tuple[int, dict]:
     return done.returncode, json.loads(done.stdout)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_on_rabbitmq_health_probes_broker_and_workers_and_is_never_healthy_with_no_worker(db, redis_client):
     """The broker is probed through kombu and the workers through Celery's inspect API on RabbitMQ too."""
     from tests.conftest import TEST_BROKER_URL

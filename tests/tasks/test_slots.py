@@ -27,7 +27,7 @@ def test_only_pull_tasks_are_annotated():
     assert annotate(T("heal.enqueue_orphans")) is None and not is_pull(None)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_pulls_never_hold_every_slot_of_a_worker_without_q_and_none_is_lost(db, redis_client):
     from tasks import app
     from tests.support.slow_pulls import EVENTS

@@ -15,20 +15,36 @@ from tests.support.slow_clients import legitimate_requests, slow_body_connection
 from tests.support.webhooks import item, sign
 
 
-@pytest.fixture
-def receiver(database_url, redis_client, tmp_path):
+def _start_receiver(run_dir):
     """`gunicorn webhook_app.wsgi:app` with no option at all: everything comes from gunicorn.conf.py and settings."""
     port = free_port()
     secret, admin = f"whsec-{secrets.token_hex(12)}", f"adm-{secrets.token_hex(12)}"
     env = child_env(WEB_PORT=str(port), ZOHO_WEBHOOK_SECRET=secret, ADMIN_TOKEN=admin,
-                    ZOHOSYNC_RUN_DIR=str(tmp_path / "run"), ZOHOSYNC_LOG_FORMAT="text", ZOHOSYNC_LOG_LEVEL="DEBUG",
+                    ZOHOSYNC_RUN_DIR=str(run_dir), ZOHOSYNC_LOG_FORMAT="text", ZOHOSYNC_LOG_LEVEL="DEBUG",
                     WEB_WORKERS="1")  # one gevent process is what these tests exercise; a second is a boot more
     proc = Process("web-serving", [str(BIN / "gunicorn"), "webhook_app.wsgi:app"], env)
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc)
-        yield {"port": port, "url": f"http://127.0.0.1:{port}", "secret": secret, "admin": admin, "proc": proc}
-    finally:
+    except BaseException:
         proc.stop()
+        raise
+    return {"port": port, "url": f"http://127.0.0.1:{port}", "secret": secret, "admin": admin, "proc": proc}
+
+
+@pytest.fixture(scope="module")
+def receiver(database_url, tmp_path_factory):
+    """One receiver for the module's tests (each boot costs ~1.5 s of CPU)."""
+    started = _start_receiver(tmp_path_factory.mktemp("run"))
+    yield started
+    started["proc"].stop()
+
+
+@pytest.fixture
+def own_receiver(database_url, tmp_path):
+    """A receiver of the test's own, which it may stop (to read its whole log)."""
+    started = _start_receiver(tmp_path / "run")
+    yield started
+    started["proc"].stop()
 
 
 def _listening_addresses(port: int) -> set[str]:
@@ -57,7 +73,8 @@ def _raw(port: int, data: bytes) -> None:
             pass
 
 
-def test_no_secret_reaches_any_log_line(receiver, db):
+def test_no_secret_reaches_any_log_line(own_receiver, db):
+    receiver = own_receiver
     url, secret, admin = receiver["url"], receiver["secret"], receiver["admin"]
     body = json.dumps({"item": item()}).encode()
     hook = f"{url}/api/zoho/webhooks/products"
@@ -90,7 +107,6 @@ def test_no_secret_reaches_any_log_line(receiver, db):
     assert "\nforged" not in log and "\n00:00:00 INFO forged" not in log  # the newline stayed escaped
 
 
-@pytest.mark.slow
 def test_forty_slow_body_clients_do_not_stop_webhooks_or_healthz(receiver, db):
     """Issue 14: with gthread workers 40 of these kept most health probes failing for a minute."""
     with slow_body_connections(receiver["port"], 40):

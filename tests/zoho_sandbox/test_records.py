@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.zoho_sandbox.conftest import Zoho
-from zoho_sandbox.data import ENTITIES, parse_time
+from zoho_sandbox.data import COLLECTIONS, ENTITIES, parse_time
 
 LIST_AND_DETAIL = {
     "products": ("/inventory/v1/items", "items", "item", "item_id"),
@@ -194,3 +194,38 @@ def test_create_a_document_for_a_given_customer_and_items(zoho: Zoho) -> None:
     assert in_usd["line_items"][0]["rate"] == pytest.approx(items[0]["rate"] / in_usd["exchange_rate"], abs=0.01)
     bad = zoho.control("POST", "/records/invoices", json={"record": {"customer_id": "2646610000999999999"}})
     assert bad.status_code == 400
+
+
+def test_a_reset_restores_the_seeded_records_whatever_was_edited_created_or_deleted(zoho: Zoho) -> None:
+    """Resets restore a kept snapshot of the seeded organisation (zoho_sandbox.OrgSnapshot), sharing its records:
+    an edit that changed a record in place instead of replacing it would outlive the reset and show here."""
+    seeded = {entity: zoho.records(entity) for entity in ENTITIES}
+    first_new_item = zoho.control("POST", "/records/products", json={}).json()["record"]["item_id"]
+    zoho.control("POST", "/reset", json={})
+    for entity, records in seeded.items():
+        id_field = COLLECTIONS[ENTITIES[entity].collections[0]].id_field
+        for record in records[:2]:  # a user-like edit, twice
+            for _ in range(2):
+                assert zoho.control("POST", f"/records/{entity}/{record[id_field]}/touch", json={}).status_code == 200
+        assert zoho.control("POST", f"/records/{entity}", json={}).status_code == 201
+    goods = [i for i in seeded["products"] if i["product_type"] == "goods"]
+    edits = {
+        "products": (goods[0]["item_id"], {"name": "Renamed", "rate": 5000, "stock_on_hand": 3,
+                                            "custom_field_values": {"cf_warranty": "9 months"}}),
+        "invoices": (seeded["invoices"][0]["invoice_id"], {"status": "void", "notes": "edited",
+                                                           "line_items": [{"item_id": goods[1]["item_id"]}]}),
+        "customers": (seeded["customers"][0]["contact_id"], {"contact_name": "Renamed Co"}),
+        "prices": (seeded["prices"][0]["pricebook_id"], {"name": "Renamed List"}),
+    }
+    for entity, (zoho_id, fields) in edits.items():
+        response = zoho.control("POST", f"/records/{entity}/{zoho_id}/touch", json={"fields": fields})
+        assert response.status_code == 200, response.text
+    item = next(i for i in goods if i["pricebook_rates"])  # its deletion rewrites the price books too
+    for entity, zoho_id in (("products", item["item_id"]), ("invoices", seeded["invoices"][-1]["invoice_id"])):
+        assert zoho.control("DELETE", f"/records/{entity}/{zoho_id}").status_code == 200
+    assert zoho.records("products") != seeded["products"] and zoho.records("prices") != seeded["prices"]
+
+    zoho.control("POST", "/reset", json={})
+    assert {entity: zoho.records(entity) for entity in ENTITIES} == seeded
+    # and the id allocator started again: the same new id as after the first reset
+    assert zoho.control("POST", "/records/products", json={}).json()["record"]["item_id"] == first_new_item

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import threading
 import time
 
@@ -58,18 +59,22 @@ def test_a_token_inside_the_five_minute_margin_is_refreshed_and_one_outside_is_k
 def test_twenty_concurrent_threads_and_processes_cause_exactly_one_refresh(sandbox: Sandbox) -> None:
     ctx = multiprocessing.get_context("spawn")
     ready, go, out = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=workers.fetch_token, args=(ready, go, out)) for _ in range(10)]
+    # ten processes for one interpreter start: a spawned process forks them (workers.forked)
+    forker = ctx.Process(target=workers.forked, args=(workers.fetch_token, [(ready, go, out)] * 10))
     threads = [threading.Thread(target=workers.fetch_token, args=(ready, go, out)) for _ in range(10)]
-    for worker in procs + threads:
+    for worker in [forker, *threads]:
         worker.start()
     for _ in range(20):
         assert ready.acquire(timeout=60)
     go.set()
     results = [out.get(timeout=60) for _ in range(20)]
-    for worker in procs + threads:
+    for worker in [forker, *threads]:
         worker.join(10)
-    assert all(kind == "ok" for kind, _ in results), results
-    assert len({token for _, token in results}) == 1
+    assert forker.exitcode == 0
+    assert all(kind == "ok" for kind, *_ in results), results
+    assert len({token for _, token, _ in results}) == 1
+    pids = [pid for *_, pid in results]  # ten processes of their own, ten threads of this one
+    assert len(set(pids)) == 11 and pids.count(os.getpid()) == 10
     stats = sandbox.stats()
     assert stats["token_refreshes"] == 1 and stats["token_refreshes_denied"] == 0
 
