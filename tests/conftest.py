@@ -2,7 +2,7 @@
 
 The test database defaults to `zohosync_test` on the configured server; set
 `ZOHOSYNC_TEST_DB` to run several suites side by side, and `ZOHOSYNC_TEST_REDIS_DB`
-for the Redis database number. Under pytest-xdist (`make test` runs `-n 4`) every worker
+for the Redis database number. Under pytest-xdist (`make test` runs `-n 6`) every worker
 has its own database (`<test db>_gw0`, `_gw1`, …) and its own Redis server on a free port
 (tests/support/servers.py), so workers never see each other's rows, keys or messages.
 """

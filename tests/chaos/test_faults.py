@@ -41,9 +41,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # 1,250 webhooks at 100/s: the load lasts 12.5 s, past the last fault (PostgreSQL restarted at ~12 s), so
 # every fault lands under load. For a soak: CHAOS_PRODUCTS=500 CHAOS_RATE=200 (2,500 at 200/s), or more.
-PRODUCTS = int(os.environ.get("CHAOS_PRODUCTS", "100"))
+PRODUCTS = int(os.environ.get("CHAOS_PRODUCTS", "250"))
 VERSIONS = int(os.environ.get("CHAOS_VERSIONS", "5"))
-RATE = float(os.environ.get("CHAOS_RATE", "40"))
+RATE = float(os.environ.get("CHAOS_RATE", "100"))
 CONVERGE_SECONDS = int(os.environ.get("CHAOS_CONVERGE_SECONDS", "240"))
 
 

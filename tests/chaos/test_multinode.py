@@ -32,9 +32,9 @@ from tests.support.procs import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(400)]
 
 # 450 webhooks at 75/s: 6 s of load, node2 SIGKILLed at 3 s with messages prefetched and events in progress.
-PRODUCTS = int(os.environ.get("MULTINODE_PRODUCTS", "80"))
+PRODUCTS = int(os.environ.get("MULTINODE_PRODUCTS", "150"))
 VERSIONS = 3
-RATE = float(os.environ.get("MULTINODE_RATE", "40"))
+RATE = float(os.environ.get("MULTINODE_RATE", "75"))
 CONVERGE_SECONDS = 150
 
 
