@@ -14,10 +14,6 @@ TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
 # order). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 6
 PYTEST_ARGS := -q -p no:cacheprovider --dist loadfile --no-loadscope-reorder --durations=10
-# Every xdist process collects the whole suite; in a fresh checkout each would also compile and
-# assertion-rewrite every test module (~6 s of CPU each), so one collection runs first to write those caches.
-WARM_TEST_CACHES := ls tests/__pycache__/conftest.*-pytest-*.pyc >/dev/null 2>&1 || \
-	$(BIN)/python -m pytest --collect-only -q -p no:cacheprovider >/dev/null 2>&1 || true
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
 # process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
@@ -57,7 +53,6 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
 	$(BIN)/python scripts/ensure_chromium.py
-	@$(WARM_TEST_CACHES)
 	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) -m "not slow"
 
 # The fault and soak runs (tests marked `slow`): workers SIGKILLed, brokers emptied, PostgreSQL and Redis
@@ -65,7 +60,6 @@ test: install
 # Minutes of CPU, so not in `make test`; run them before changing the pipeline, healing or coordination.
 test-faults: install
 	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
-	@$(WARM_TEST_CACHES)
 	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) -m slow
 
 bench: migrate
