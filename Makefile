@@ -14,6 +14,10 @@ TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
 # order). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 6
 PYTEST_ARGS := -q -p no:cacheprovider --dist loadfile --no-loadscope-reorder --durations=10
+# The project compiled once, on every core, before the test processes start: in a fresh checkout each
+# xdist process and each worker, beat or receiver it starts would otherwise compile it again.
+COMPILE := $(BIN)/python -m compileall -q -j 0 webhook_app tasks models zoho zoho_sandbox migrations scripts bench \
+	tests/support $(wildcard *.py)
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
 # process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
@@ -53,6 +57,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
 	$(BIN)/python scripts/ensure_chromium.py
+	@$(COMPILE)
 	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) -m "not slow"
 
 # The fault and soak runs (tests marked `slow`): workers SIGKILLed, brokers emptied, PostgreSQL and Redis
@@ -60,6 +65,7 @@ test: install
 # Minutes of CPU, so not in `make test`; run them before changing the pipeline, healing or coordination.
 test-faults: install
 	$(BIN)/python scripts/bootstrap.py --database $(TEST_DB)
+	@$(COMPILE)
 	ZOHOSYNC_TEST_DB=$(TEST_DB) $(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) -m slow
 
 bench: migrate
