@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tests.support.forks import exit_code, fork
+
 # Imported here, not in the functions: the process `forked` runs in has them loaded before it forks.
 from zoho.errors import RateLimited
 from zoho.oauth import TokenManager
@@ -23,30 +25,23 @@ def forked(target: Callable[..., None], arg_lists: Sequence[tuple[Any, ...]]) ->
     """Run `target(*args)` in a process of its own for each of `arg_lists`, all forked from this one; wait for them.
 
     Run this in a freshly spawned process, never in pytest's: a fresh interpreter holds no
-    connection, pool or second thread for a fork to duplicate or orphan (why tests/support/forks.py
-    drops the database connections first, and why multiprocessing's own fork start method is not
-    used: its after-fork hooks made kombu wait out a broker BRPOP). The last argument of each list
-    is the queue the target reports to; a child flushes it before `os._exit`, and a child that ended
-    without a word (it died) is reported on it as an error, so the test never waits for a lost one.
+    connection, pool or second thread for a fork to duplicate or orphan. The last argument of each
+    list is the queue the target reports to; a child flushes it before it exits, and a child that
+    ended with an error code (it died) is reported on it, so the test never waits for a lost one.
     """
-    children = {}
-    for args in arg_lists:
-        pid = os.fork()
-        if pid == 0:
-            status = 1
-            try:
-                target(*args)
-                status = 0
-            finally:
-                out = args[-1]
-                out.close()
-                out.join_thread()  # the queue's feeder thread writes to the pipe: let it finish first
-                os._exit(status)
-        children[pid] = args[-1]
+
+    def child(args: tuple[Any, ...]) -> None:
+        out = args[-1]
+        try:
+            target(*args)
+        finally:
+            out.close()
+            out.join_thread()  # the queue's feeder thread writes to the pipe: let it finish first
+
+    children = {fork(lambda args=args: child(args)): args[-1] for args in arg_lists}
     failed = []
     for pid, out in children.items():
-        _, status = os.waitpid(pid, 0)
-        code = os.waitstatus_to_exitcode(status)
+        code = exit_code(pid)
         if code != 0:
             failed.append(f"forked child {pid} exited with {code}")
             out.put(("error", failed[-1]))
