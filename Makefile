@@ -7,17 +7,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
-# pytest-xdist processes: 6 on a 2-core machine, because the tests that start real processes spend much of
-# their time waiting (a worker booting, an inspect timeout) while the others keep the cores busy (measured:
-# 4 -> 97 s, 6 -> 86 s, 8 -> 91 s). Whole files go to one process (--dist loadfile: a module's worker
+# pytest-xdist processes: 4 on a 2-core machine. The tests that start real processes spend part of their time
+# waiting (a worker booting, an inspect timeout) while the others keep the cores busy, but every process
+# collects (imports) the whole suite, ~3.5 s of CPU, ~7 s in a fresh checkout (asserts rewritten). Measured
+# 2026-12-03, warm, same machine, alternated: 4 -> 98-104 s (175-186 busy core-s), 5 -> 103-106 s,
+# 6 -> 105-112 s (202-218 busy core-s). Whole files go to one process (--dist loadfile: a module's worker
 # processes start once), long files first (tests/conftest.py orders them; --no-loadscope-reorder keeps that
 # order). PYTEST_WORKERS=0: one process.
-PYTEST_WORKERS ?= 6
+PYTEST_WORKERS ?= 4
 PYTEST_ARGS := -q -p no:cacheprovider --dist loadfile --no-loadscope-reorder --durations=10
 # The project compiled once, on every core, before the test processes start: in a fresh checkout each
 # xdist process and each worker, beat or receiver it starts would otherwise compile it again.
 COMPILE := $(BIN)/python -m compileall -q -j 0 webhook_app tasks models zoho zoho_sandbox migrations scripts bench \
 	tests/support $(wildcard *.py)
+SITE_SKIP := -x 'site-packages/(pip|setuptools|pkg_resources|_distutils_hack)/|site-packages/.*/(tests|_tests|test|testing|devtools)/'
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
 # process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
@@ -26,17 +29,26 @@ unexport PYTHONDONTWRITEBYTECODE
 .PHONY: run test test-faults lint bench install services migrate lock clean
 
 # The venv is made without pip (ensurepip takes ~5 s) and the machine's pip (22.3+) fills it from the lock,
-# the lock's own pip included; with no such pip, ensurepip gives the venv one (python3-venv when missing).
+# the lock's own pip included; with no such pip, ensurepip gives the venv one (python3-venv when missing)
+# and that one fills it, alone (the lock's pip replaces it). A venv that has pip (a changed lock) is brought
+# up to date by its own.
+# The lock is complete, so one pip per core installs its share (scripts/install_lock.py, --no-deps: no
+# resolver run; ~10 s instead of ~19 s). pip would compile all 240 MB on one core (~15 s):
+# --no-compile, then compileall on every core, skipping what no process imports (pip, setuptools, the
+# libraries' own test suites, selenium's per-version DevTools bindings), ~7 s.
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
-	@$(BIN)/python -m pip --version >/dev/null 2>&1 || \
-	  $(PYTHON) -m pip --python $(BIN)/python --quiet --disable-pip-version-check install -r requirements-dev.lock \
-	    2>/dev/null || $(BIN)/python -m ensurepip --default-pip >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && $(BIN)/python -m ensurepip --default-pip; \
-	  else echo "Python's venv module is missing: install it (sudo apt-get install python3-venv) and retry." >&2; exit 1; fi; }
-	$(PIP) install -r requirements-dev.lock
-	$(PIP) install --no-deps -e .
+	@if $(BIN)/python -m pip --version >/dev/null 2>&1 || ! $(PYTHON) scripts/install_lock.py requirements-dev.lock \
+	    -- $(PYTHON) -m pip --python $(BIN)/python --quiet --disable-pip-version-check 2>/dev/null; then \
+	  $(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --default-pip >/dev/null || { \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv && $(BIN)/python -m ensurepip --default-pip; \
+	    else echo "Python's venv module is missing: install it (sudo apt-get install python3-venv) and retry." >&2; \
+	      exit 1; fi; }; \
+	  $(PIP) install --no-deps --no-compile -r requirements-dev.lock; \
+	fi
+	$(PIP) install --no-deps --no-compile --no-build-isolation -e .
+	@$(BIN)/python -m compileall -q -j 0 $(SITE_SKIP) $(VENV)/lib/python3*/site-packages
 	@touch $(STAMP)
 
 install: $(STAMP)

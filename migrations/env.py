@@ -1,4 +1,5 @@
-"""Alembic environment: the database is `DATABASE_URL`, the target is `models.metadata`."""
+"""Alembic environment: the database is `DATABASE_URL` (or the connection a caller puts in
+`config.attributes["connection"]`), the target is `models.metadata`."""
 from __future__ import annotations
 
 from logging.config import fileConfig
@@ -23,11 +24,19 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
+    given = config.attributes.get("connection")  # a caller's own connection (alembic's documented recipe)
+    if given is not None:
+        _run_on(given)
+        return
     engine = create_engine(get_settings().database_url, poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
-        with context.begin_transaction():
-            context.run_migrations()
+        _run_on(connection)
+
+
+def _run_on(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 if context.is_offline_mode():
