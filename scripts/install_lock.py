@@ -34,7 +34,7 @@ def shares(lock_text: str, count: int) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    if "--" not in argv or argv.index("--") != 1:
+    if len(argv) < 3 or argv[1] != "--":  # a lock, "--", and a pip command
         print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
         return 2
     lock, pip = argv[0], argv[2:]

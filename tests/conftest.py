@@ -17,7 +17,9 @@ import pytest
 
 _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", … under xdist; "" otherwise
 _BASE_DB_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/zohosync")
-_TEST_DB = os.environ.get("ZOHOSYNC_TEST_DB", "zohosync_test") + (f"_{_WORKER}" if _WORKER else "")
+_BASE_TEST_DB = os.environ.get("ZOHOSYNC_TEST_DB", "zohosync_test")
+_TEST_DB = _BASE_TEST_DB + (f"_{_WORKER}" if _WORKER else "")
+_TEMPLATE_DB = f"{_BASE_TEST_DB}_template"  # every worker's database is a copy of it (_fresh_database)
 _parts = urlsplit(_BASE_DB_URL)
 TEST_DATABASE_URL = urlunsplit(_parts._replace(path=f"/{_TEST_DB}"))
 _BROKER = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -65,20 +67,15 @@ from models.settings import reset_settings  # noqa: E402
 reset_settings()
 
 
-_TEMPLATE_DB = os.environ.get("ZOHOSYNC_TEST_DB", "zohosync_test") + "_template"
-_MIGRATIONS = os.path.join(os.path.dirname(os.path.dirname(__file__)), "migrations")
-
-
 def _migrations_fingerprint() -> str:
     """A digest of every migration file: a template built from other migrations is rebuilt, not reused."""
     import hashlib
 
+    from tests.support.procs import ROOT
+
     digest = hashlib.sha256()
-    for folder, dirs, files in sorted(os.walk(_MIGRATIONS)):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(f for f in files if f.endswith((".py", ".mako"))):
-            with open(os.path.join(folder, name), "rb") as fh:
-                digest.update(name.encode() + b"\0" + fh.read())
+    for path in sorted(p for p in (ROOT / "migrations").rglob("*") if p.suffix in (".py", ".mako")):
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 
@@ -113,7 +110,9 @@ def _migrate(url: str) -> None:
     from alembic import command
     from alembic.config import Config
 
-    cfg = Config(os.path.join(os.path.dirname(_MIGRATIONS), "alembic.ini"))
+    from tests.support.procs import ROOT
+
+    cfg = Config(str(ROOT / "alembic.ini"))
     engine = create_engine(url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
