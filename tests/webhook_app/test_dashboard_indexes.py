@@ -1,6 +1,6 @@
 """Every query the dashboard, the health verdict and the snapshot run against the mirror reads an index, never the whole table.
 
-200,000 events are seeded in one `INSERT … SELECT generate_series`, the statistics refreshed,
+50,000 events are seeded in one `INSERT … SELECT generate_series`, the statistics refreshed,
 then each statement actually issued by the endpoints is captured and EXPLAINed with its own
 parameters: no plan may contain a sequential scan of `tds_sync_queue`. (No timing assertion:
 plans are what stays true on a bigger or slower machine.)
@@ -16,7 +16,7 @@ from tests.support.mirror import seed_mirror
 from webhook_app import create_app
 
 AUTH = {"Authorization": f"Bearer {TEST_ADMIN_TOKEN}"}
-ROWS = 200_000
+ROWS = 50_000
 
 
 @pytest.fixture(autouse=True)
