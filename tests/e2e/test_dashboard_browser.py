@@ -1,4 +1,4 @@
-"""The dashboard in a real headless Chromium against the receiver over real HTTP: numbers, escaping, retry buttons, screenshot."""
+"""The dashboard in a real headless Chromium against a real gunicorn receiver: numbers, escaping, retry buttons, screenshot."""
 from __future__ import annotations
 
 import importlib.util
@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from tasks.monitor import take_snapshot
 from tests.conftest import TEST_ADMIN_TOKEN
-from tests.support.procs import ROOT, receiver_thread, wait_for, wait_http
+from tests.support.procs import ROOT, child_env, free_port, launch_receiver, wait_for, wait_http
 from tests.tasks.test_health import seed, seed_dead_letters
 
 pytestmark = pytest.mark.e2e
@@ -39,9 +39,12 @@ def ensure_chromium() -> None:
 
 @pytest.fixture(scope="module")
 def receiver(database_url):
-    """The receiver's URL (served from a thread of this process) and a check that it answers."""
-    with receiver_thread() as url:
-        yield url, lambda: wait_http(f"{url}/healthz")
+    """The receiver's URL; gunicorn boots while Chromium starts and the test seeds (`up` waits for it)."""
+    port = free_port()
+    proc = launch_receiver(child_env(), port)
+    url = f"http://127.0.0.1:{port}"
+    yield url, lambda: wait_http(f"{url}/healthz", proc)
+    proc.stop()
 
 
 @pytest.fixture

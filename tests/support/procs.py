@@ -1,5 +1,4 @@
-"""Start the real processes (gunicorn receiver, Celery worker, beat) for end-to-end tests, or the receiver in a
-thread of the test process where the process is not what is tested."""
+"""Start the real processes (gunicorn receiver, Celery worker, beat) for end-to-end tests."""
 from __future__ import annotations
 
 import os
@@ -8,10 +7,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import requests
@@ -90,32 +86,6 @@ def start_receiver(env: dict[str, str], port: int, workers: int = 1) -> Process:
     proc = launch_receiver(env, port, workers)
     wait_http(f"http://127.0.0.1:{port}/healthz", proc)
     return proc
-
-
-@contextmanager
-def receiver_thread() -> Iterator[str]:
-    """The receiver (`create_app()`) served by werkzeug's threaded server from a daemon thread; yields its URL.
-
-    Real HTTP and the receiver's own code on this process's settings and broker, without a gunicorn master and
-    worker to boot (~3.7 s of CPU each time). gunicorn itself serves the stacks on another broker
-    (tests/e2e/conftest.py) and is what tests/webhook_app/test_serving.py tests.
-    """
-    import logging
-
-    from werkzeug.serving import make_server
-
-    from webhook_app import create_app
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = make_server("127.0.0.1", 0, create_app(), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="receiver-http", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
 
 
 def worker_argv(app: str, name: str, concurrency: int = 2, queues: str | None = None) -> list[str]:
