@@ -22,7 +22,6 @@ from sqlalchemy import and_, bindparam, false, func, not_, or_, select, tuple_, 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from models.base import Base
 from models.records import Children, Record, Ref
 
 _NEVER_SET_ON_UPDATE = {"id", "created_at"}
@@ -50,7 +49,9 @@ _RANKS: dict[str, int] = {}
 def lock_rank(table_name: str) -> int:
     """The table's place in the global lock order: foreign-key parents first, then by name."""
     if not _RANKS:
-        _RANKS.update({t.name: i for i, t in enumerate(Base.metadata.sorted_tables)})
+        from models import metadata  # every table, whichever modules this process has imported
+
+        _RANKS.update({t.name: i for i, t in enumerate(metadata.sorted_tables)})
     return _RANKS.get(table_name, len(_RANKS))
 
 
