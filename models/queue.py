@@ -3,8 +3,6 @@
 Redis only carries wake-up calls; these tables are the source of truth for every
 accepted event, its attempts, its dead letter and the operator's audit trail.
 """
-from __future__ import annotations
-
 import datetime as dt
 from decimal import Decimal
 from typing import Any

@@ -3,8 +3,6 @@
 The receiver keeps such a record (verbatim in `raw`) instead of refusing it; this table
 makes how often that happens visible to every process (dashboard, `/metrics`).
 """
-from __future__ import annotations
-
 import datetime as dt
 import json
 from typing import Any
