@@ -30,8 +30,12 @@ def rabbit_available() -> str | None:
     return None
 
 
+CTL_ENV = {**os.environ, "RABBITMQ_CTL_ERL_ARGS": "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"}
+"""`rabbitmqctl` starts an Erlang VM each time; one scheduler that does not spin while idle costs it ~0.3 s less CPU."""
+
+
 def _ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60, env=CTL_ENV)
 
 
 _DELETING: list[subprocess.Popen] = []
@@ -42,7 +46,7 @@ def delete_vhost_later(vhost: str) -> None:
     again, its name is unique, and this process waits for every deletion before it exits."""
     _DELETING[:] = [p for p in _DELETING if p.poll() is None]
     _DELETING.append(subprocess.Popen(["rabbitmqctl", "delete_vhost", vhost], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True))
+                                      stderr=subprocess.DEVNULL, start_new_session=True, env=CTL_ENV))
 
 
 @atexit.register

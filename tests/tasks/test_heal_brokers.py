@@ -7,33 +7,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import pytest
 from sqlalchemy import text
 
+from tests.support.brokers import rabbit_vhost
 from tests.support.events import add_event
 from tests.support.procs import ROOT
 from tests.support.webhooks import item
 
-VHOST = f"zohosync_{os.environ.get('ZOHOSYNC_TEST_DB', 'zohosync_test')}_heal"
-AMQP_URL = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
-
 
 @pytest.fixture
 def rabbitmq_vhost():
-    ctl = shutil.which("rabbitmqctl")
-    if ctl is None:
-        pytest.skip("rabbitmqctl not available")
-    made = subprocess.run([ctl, "add_vhost", VHOST], capture_output=True, text=True, timeout=60, check=False)
-    if made.returncode != 0 and "already" not in (made.stdout + made.stderr):
-        pytest.skip(f"cannot make a RabbitMQ vhost: {made.stderr.strip()[:200]}")
-    subprocess.run([ctl, "set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*"], check=True,
-                   capture_output=True, timeout=60)
-    yield AMQP_URL
-    subprocess.run([ctl, "delete_vhost", VHOST], capture_output=True, timeout=60, check=False)
+    with rabbit_vhost("zohosync_heal") as url:
+        yield url
 
 
 def test_enqueue_orphans_wakes_a_lost_event_on_rabbitmq(db, rabbitmq_vhost):
