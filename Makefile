@@ -20,7 +20,10 @@ PYTEST_ARGS := -q -p no:cacheprovider --dist loadfile --no-loadscope-reorder --d
 # xdist process and each worker, beat or receiver it starts would otherwise compile it again.
 COMPILE := $(BIN)/python -m compileall -q -j 0 webhook_app tasks models zoho zoho_sandbox migrations scripts bench \
 	tests/support $(wildcard *.py)
-SITE_SKIP := -x 'site-packages/(pip|setuptools|pkg_resources|_distutils_hack)/|site-packages/.*/(tests|_tests|test|testing|devtools)/'
+# Not compiled: what no process imports (pip, setuptools, the libraries' own test suites, selenium's DevTools
+# bindings and its other browsers, SQLAlchemy's other databases, pygments' lexers but the few rich loads, which
+# their first importer compiles), and hypothesis, which pytest rewrites into its own byte-code.
+SITE_SKIP := -x 'site-packages/(pip|setuptools|pkg_resources|_distutils_hack|hypothesis)/|site-packages/.*/(tests|_tests|test|testing|devtools)/|site-packages/pygments/lexers/|site-packages/sqlalchemy/dialects/(mysql|mssql|oracle|sqlite)/|site-packages/selenium/webdriver/(firefox|ie|safari|edge|webkitgtk|wpewebkit)/|site-packages/wcwidth/table_grapheme'
 PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
 # process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
@@ -32,8 +35,7 @@ unexport PYTHONDONTWRITEBYTECODE
 # the lock, and uv install the whole hashed lock (~1-4 s where pip takes ~18 s); uv then installs the project
 # (editable, built with the lock's setuptools). A changed lock is brought up to date the same way.
 # Nothing is compiled on install: compileall then compiles, on every core, what the suite's processes import
-# (pip would compile all 240 MB on one core), skipping what no process imports (pip, setuptools, the libraries'
-# own test suites, selenium's per-version DevTools bindings).
+# (SITE_SKIP says what it leaves out).
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	@test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
 	@$(PYTHON) scripts/install_lock.py requirements-dev.lock $(VENV)

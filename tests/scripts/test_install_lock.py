@@ -61,17 +61,40 @@ def test_without_a_lock_and_a_venv_it_says_how_to_call_it_and_exits_2(capsys):
     assert "install_lock.py requirements-dev.lock .venv" in capsys.readouterr().err
 
 
-def test_a_failing_uv_fails_the_install(tmp_path):
-    """With uv already in the venv, its exit status is the install's (here a stand-in uv that fails)."""
-    bin_dir = tmp_path / "venv" / "bin"
-    bin_dir.mkdir(parents=True)
-    uv = bin_dir / "uv"
-    uv.write_text("#!/bin/sh\necho \"$@\" > \"$(dirname \"$0\")/args\"\nexit 7\n")
-    uv.chmod(uv.stat().st_mode | stat.S_IXUSR)
-    os.symlink(sys.executable, bin_dir / "python")
-    done = subprocess.run([sys.executable, "scripts/install_lock.py", "requirements-dev.lock", str(tmp_path / "venv")],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 7
-    args = (bin_dir / "args").read_text().split()
+VERSION = pinned((ROOT / "requirements-dev.lock").read_text(), "uv").split("==")[1].split()[0]
+
+
+def stand_in_uv(path: Path, exit_code: int) -> Path:
+    """A uv that answers `--version` as the lock's uv and records any other call's arguments beside itself."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"#!/bin/sh\n[ \"$1\" = --version ] && echo 'uv {VERSION}' && exit 0\n"
+                    f"echo \"$@\" > \"$0.args\"\nexit {exit_code}\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return path
+
+
+def install(tmp_path: Path) -> subprocess.CompletedProcess:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    if not (venv / "bin" / "python").exists():
+        os.symlink(sys.executable, venv / "bin" / "python")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    return subprocess.run([sys.executable, "scripts/install_lock.py", "requirements-dev.lock", str(venv)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+
+
+def test_the_venvs_uv_installs_the_lock_hash_checked_and_its_failure_fails_the_install(tmp_path):
+    uv = stand_in_uv(tmp_path / "venv" / "bin" / "uv", exit_code=7)
+    assert install(tmp_path).returncode == 7
+    args = Path(f"{uv}.args").read_text().split()
     assert args[:2] == ["pip", "install"] and "--require-hashes" in args and "--no-deps" in args
+    assert args[args.index("--python") + 1] == str(tmp_path / "venv" / "bin" / "python")
     assert args[-2:] == ["-r", "requirements-dev.lock"]
+
+
+def test_a_fresh_venv_is_filled_by_the_uv_kept_from_an_earlier_install_without_pip(tmp_path):
+    kept = stand_in_uv(tmp_path / "cache" / "zohosync" / f"uv-{VERSION}", exit_code=0)
+    assert install(tmp_path).returncode == 0
+    args = Path(f"{kept}.args").read_text().split()
+    assert args[:2] == ["pip", "install"] and args[-2:] == ["-r", "requirements-dev.lock"]
+    assert not (tmp_path / "venv" / "bin" / "uv").exists()  # pip was not asked for uv
