@@ -24,7 +24,6 @@ COMPILE := $(BIN)/python -m compileall -q -j 0 webhook_app tasks models zoho zoh
 # bindings and its other browsers, SQLAlchemy's other databases, pygments' lexers but the few rich loads, which
 # their first importer compiles), and hypothesis, which pytest rewrites into its own byte-code.
 SITE_SKIP := -x 'site-packages/(pip|setuptools|pkg_resources|_distutils_hack|hypothesis)/|site-packages/.*/(tests|_tests|test|testing|devtools)/|site-packages/pygments/lexers/|site-packages/sqlalchemy/dialects/(mysql|mssql|oracle|sqlite)/|site-packages/selenium/webdriver/(firefox|ie|safari|edge|webkitgtk|wpewebkit)/|site-packages/wcwidth/table_grapheme'
-PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
 # Byte-code caches on, even where the shell turns them off: every test's worker, beat and receiver
 # process would otherwise compile the project again, and every xdist worker re-rewrite the tests.
 unexport PYTHONDONTWRITEBYTECODE

@@ -30,12 +30,14 @@ def rabbit_available() -> str | None:
     return None
 
 
-CTL_ENV = {**os.environ, "RABBITMQ_CTL_ERL_ARGS": "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"}
-"""`rabbitmqctl` starts an Erlang VM each time; one scheduler that does not spin while idle costs it ~0.3 s less CPU."""
+def _ctl_env() -> dict[str, str]:
+    """`rabbitmqctl` starts an Erlang VM each time: one scheduler that does not spin while idle costs it ~0.3 s
+    less CPU."""
+    return {**os.environ, "RABBITMQ_CTL_ERL_ARGS": "+S 1:1 +sbwt none +sbwtdcpu none +sbwtdio none"}
 
 
 def _ctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60, env=CTL_ENV)
+    subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60, env=_ctl_env())
 
 
 _DELETING: list[subprocess.Popen] = []
@@ -46,7 +48,7 @@ def delete_vhost_later(vhost: str) -> None:
     again, its name is unique, and this process waits for every deletion before it exits."""
     _DELETING[:] = [p for p in _DELETING if p.poll() is None]
     _DELETING.append(subprocess.Popen(["rabbitmqctl", "delete_vhost", vhost], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL, start_new_session=True, env=CTL_ENV))
+                                      stderr=subprocess.DEVNULL, start_new_session=True, env=_ctl_env()))
 
 
 @atexit.register
