@@ -272,17 +272,32 @@ class ZohoText(_Lenient):
 
 
 def nul_path(value, path: str = "") -> str | None:
-    """Where a NUL character sits in the document (PostgreSQL text and JSONB cannot hold one)."""
+    """Where a NUL character sits in the document (PostgreSQL text and JSONB cannot hold one).
+
+    The path is built only once a NUL is found: a clean record (every pulled one) costs the walk alone.
+    """
+    trail = _nul_trail(value)
+    if trail is None:
+        return None
+    return path + "".join(reversed(trail)) or "$"
+
+
+def _nul_trail(value) -> list[str] | None:
+    """The steps to the first NUL, innermost first (`[]`: `value` itself), or None without one."""
     if isinstance(value, str):
-        return path or "$" if "\x00" in value else None
+        return [] if "\x00" in value else None
     if isinstance(value, dict):
         for k, v in value.items():
-            found = f"{path}.{k}" if "\x00" in k else nul_path(v, f"{path}.{k}")
-            if found:
+            if "\x00" in k:
+                return [f".{k}"]
+            found = _nul_trail(v)
+            if found is not None:
+                found.append(f".{k}")
                 return found
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            found = nul_path(v, f"{path}[{i}]")
-            if found:
+            found = _nul_trail(v)
+            if found is not None:
+                found.append(f"[{i}]")
                 return found
     return None

@@ -8,7 +8,7 @@ import pytest
 
 from zoho.entities import entity_names, get_entity
 from zoho.errors import MappingError
-from zoho.fields import custom_field, to_date, to_datetime, to_decimal, to_zoho_id
+from zoho.fields import custom_field, nul_path, to_date, to_datetime, to_decimal, to_zoho_id
 from zoho.mapper import TransformContext
 
 PLUS3 = dt.timezone(dt.timedelta(hours=3))
@@ -153,3 +153,13 @@ def test_a_thin_list_row_never_blanks_columns_it_does_not_carry():
 def test_arabic_name_falls_back_to_the_plain_name_when_the_record_has_custom_fields_but_no_arabic():
     v = _values("products", {"item_id": "1", "name": "Bag", "custom_fields": []})
     assert v["name_ar"] == "Bag"
+
+
+@pytest.mark.parametrize("document, where", [
+    ("clean", None), ("a\x00b", "$"), ({"name": "ok", "tags": ["x", 1, None]}, None),
+    ({"name": "a\x00"}, ".name"), ({"k\x00": "v"}, ".k\x00"),
+    ({"item": {"custom_fields": [{"label": "x"}, {"value": "\x00"}]}}, ".item.custom_fields[1].value"),
+    ([["ok"], ["ok", "\x00"]], "[1][1]"),
+])
+def test_nul_path_names_the_first_nul_anywhere_and_none_for_a_clean_document(document, where):
+    assert nul_path(document) == where
