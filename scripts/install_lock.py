@@ -40,6 +40,11 @@ def pinned(lock_text: str, name: str) -> str:
     return "\n".join(lines).rstrip(" \\") + "\n"
 
 
+def pinned_version(entry: str) -> str:
+    """The version an entry of `pinned` pins."""
+    return entry.split("==", 1)[1].split()[0]
+
+
 def venv_pip(python: str) -> list[str]:
     """A pip command that installs into the venv of `python`: the machine's, else the venv's own from ensurepip."""
     machine = [sys.executable, "-m", "pip", "--python", python]
@@ -77,7 +82,7 @@ def main(argv: list[str]) -> int:
     python, uv = os.path.join(venv, "bin", "python"), os.path.join(venv, "bin", "uv")
     with open(lock, encoding="utf-8") as fh:
         entry = pinned(fh.read(), "uv")
-    version = entry.split("==", 1)[1].split()[0]
+    version = pinned_version(entry)
     kept = kept_uv(version)
     installer = next((u for u in (uv, kept) if runs(u, version)), None)
     if installer is None:

@@ -271,7 +271,7 @@ class ZohoText(_Lenient):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def nul_path(value, path: str = "") -> str | None:
+def nul_path(value) -> str | None:
     """Where a NUL character sits in the document (PostgreSQL text and JSONB cannot hold one).
 
     The path is built only once a NUL is found: a clean record (every pulled one) costs the walk alone.
@@ -279,7 +279,7 @@ def nul_path(value, path: str = "") -> str | None:
     trail = _nul_trail(value)
     if trail is None:
         return None
-    return path + "".join(reversed(trail)) or "$"
+    return "".join(reversed(trail)) or "$"
 
 
 def _nul_trail(value) -> list[str] | None:

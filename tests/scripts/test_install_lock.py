@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.install_lock import REQUIREMENT, main, pinned
+from scripts.install_lock import REQUIREMENT, main, pinned, pinned_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,6 +41,7 @@ def test_the_pinned_entry_is_its_requirement_line_and_every_hash_and_nothing_els
     assert pinned(LOCK, "uv") == "uv==0.13.9 \\\n    --hash=sha256:aaaa \\\n    --hash=sha256:bbbb\n"
     assert pinned(LOCK, "celery") == "celery[redis]==5.6.3 \\\n    --hash=sha256:cccc\n"
     assert pinned(LOCK, "pip") == "pip==26.3 \\\n    --hash=sha256:eeee\n"
+    assert pinned_version(pinned(LOCK, "celery")) == "5.6.3"
 
 
 def test_a_package_the_lock_does_not_pin_is_an_error_not_an_empty_file():
@@ -61,7 +62,7 @@ def test_without_a_lock_and_a_venv_it_says_how_to_call_it_and_exits_2(capsys):
     assert "install_lock.py requirements-dev.lock .venv" in capsys.readouterr().err
 
 
-VERSION = pinned((ROOT / "requirements-dev.lock").read_text(), "uv").split("==")[1].split()[0]
+VERSION = pinned_version(pinned((ROOT / "requirements-dev.lock").read_text(), "uv"))
 
 
 def stand_in_uv(path: Path, exit_code: int) -> Path:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from tasks.images import ImageSync, _redis, sync_product_images, sync_products
 from tasks.pipeline import pipeline_for
 from tests.support.events import add_event
-from tests.zoho.client.conftest import Sandbox, sandbox, sandbox_process  # noqa: F401  (fixtures)
+from tests.zoho.client.conftest import Sandbox, sandbox, sandbox_url  # noqa: F401  (fixtures)
 from zoho.client import ZohoClient
 from zoho.ratelimit import RateLimiter
 

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import text
 
 from tests.tasks.test_images import Items, image_calls, rows, run, sync_to_erp
-from tests.zoho.client.conftest import sandbox, sandbox_process  # noqa: F401  (fixtures)
+from tests.zoho.client.conftest import sandbox, sandbox_url  # noqa: F401  (fixtures)
 
 
 @pytest.mark.parametrize("bad_id", ["..", ".", "1/../2"])

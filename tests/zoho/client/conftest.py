@@ -57,7 +57,7 @@ class Sandbox:
 
 
 @pytest.fixture(scope="session")
-def sandbox_process() -> Iterator[str]:
+def sandbox_url() -> Iterator[str]:
     """One sandbox per test process, on a free port, served from a thread as `python -m zoho_sandbox` serves it
     (werkzeug's threaded server): real HTTP without a second interpreter's start (~2.8 s of CPU each)."""
     with SandboxServer(seed=42, scale=SCALE) as server:
@@ -65,11 +65,11 @@ def sandbox_process() -> Iterator[str]:
 
 
 @pytest.fixture
-def sandbox(sandbox_process: str, redis_client, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
+def sandbox(sandbox_url: str, redis_client, database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sandbox]:
     """A freshly reset sandbox, settings pointing at it with generous limits, and an empty test Redis."""
     env = {
-        "ZOHO_API_BASE_URL": sandbox_process,
-        "ZOHO_ACCOUNTS_URL": sandbox_process,
+        "ZOHO_API_BASE_URL": sandbox_url,
+        "ZOHO_ACCOUNTS_URL": sandbox_url,
         "ZOHO_CLIENT_ID": CLIENT_ID,
         "ZOHO_CLIENT_SECRET": CLIENT_SECRET,
         "ZOHO_REFRESH_TOKEN": REFRESH_TOKEN,
@@ -80,7 +80,7 @@ def sandbox(sandbox_process: str, redis_client, database_url: str, monkeypatch: 
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     reset_settings()
-    sb = Sandbox(sandbox_process)
+    sb = Sandbox(sandbox_url)
     sb.reset()
     yield sb
     monkeypatch.undo()
