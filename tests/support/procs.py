@@ -25,15 +25,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+FORKED = {"celery", "gunicorn", "zohosync"}
+"""The console scripts started as forks of a server that has their libraries imported (tests/support/launch.py)."""
+
+
 class Process:
-    """A child process whose output goes to a log file kept for post-mortems."""
+    """A child process in a session of its own, whose output goes to a log file kept for post-mortems.
+
+    The venv's `celery`, `gunicorn` and `zohosync` are forked from tests.support.launch's server; any other
+    command is run by `subprocess.Popen`. `popen` is either, through the same methods.
+    """
 
     def __init__(self, name: str, argv: list[str], env: dict[str, str]):
         self.name = name
         self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-{name}-", suffix=".log", delete=False,
                                                dir=os.environ.get(LOG_DIR_ENV) or None)
-        self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                      start_new_session=True)
+        if Path(argv[0]).parent == BIN and Path(argv[0]).name in FORKED:
+            from tests.support.launch import Child
+
+            self.popen = Child(argv, env, str(ROOT), self.log.name)
+        else:
+            self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -48,6 +61,13 @@ class Process:
     def stop(self, timeout: float = 15) -> None:
         """SIGTERM to its process group, SIGKILL past `timeout`."""
         stop_all([self], timeout)
+
+
+def run_cli(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess:
+    """`zohosync <args>` as a process of its own (forked like the workers), its output captured as text."""
+    from tests.support.launch import run_script
+
+    return run_script([str(BIN / "zohosync"), *args], env, str(ROOT), timeout)
 
 
 def stop_all(procs, timeout: float = 15) -> None:

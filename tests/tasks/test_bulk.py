@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import json
 import math
-import subprocess
 import threading
 import time
 
@@ -21,7 +20,7 @@ from tasks.bulk import PullLocked, pull_entity
 from tasks.cli import main
 from tasks.reconcile import reconcile_entity
 from tests.conftest import TEST_ADMIN_TOKEN
-from tests.support.procs import BIN, ROOT, child_env, wait_for
+from tests.support.procs import BIN, Process, child_env, wait_for
 from tests.tasks.bulk_support import (
     SANDBOX_ENV,
     Zoho,
@@ -254,14 +253,13 @@ def test_a_pull_process_killed_mid_way_is_resumed_by_the_next_one(zoho, db, sand
                     BULK_PULL_LOCK_TTL="3", **SANDBOX_ENV)
     invoices = zoho.records("invoices")
     assert len(invoices) > bulk.DETAIL_CHUNK
-    proc = subprocess.Popen([str(BIN / "zohosync"), "pull", "invoices", "--json"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = Process("pull", [str(BIN / "zohosync"), "pull", "invoices", "--json"], env)
     try:
         wait_for(lambda: zoho.calls().get(INVOICE_DETAIL, 0) > bulk.DETAIL_CHUNK, timeout=30,
                  interval=0.02, message="first chunk of details fetched")
     finally:
         proc.kill()
-        proc.wait()
+        proc.popen.wait()
     zoho.control("POST", "/config", json={"latency_ms": 0})
     assert q(db, "SELECT status FROM tds_sync_runs")[0][0] == "running"  # it really died mid-way
     assert len(events(db, "invoices")) == bulk.DETAIL_CHUNK  # recorded chunk by chunk

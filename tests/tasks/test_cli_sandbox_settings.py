@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
 
-from tests.support.procs import BIN, ROOT, child_env
+from tests.support.procs import child_env, run_cli
 
 
 def test_the_cli_reads_the_same_organisation_and_budget_as_the_stack(db, redis_client):
@@ -19,7 +18,6 @@ def test_the_cli_reads_the_same_organisation_and_budget_as_the_stack(db, redis_c
     for key in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN", "ZOHO_ORGANIZATION_ID",
                 "ZOHO_API_BASE_URL", "ZOHO_ACCOUNTS_URL", "ZOHOSYNC_SANDBOX", "ZOHO_DAILY_CALL_BUDGET"):
         env.pop(key, None)
-    out = subprocess.run([str(BIN / "zohosync"), "health", "--json"], cwd=ROOT, env=env, capture_output=True,
-                         text=True, timeout=120, check=False)
+    out = run_cli(["health", "--json"], env, timeout=120)
     budget = json.loads(out.stdout)["checks"]["zoho_budget"]
     assert budget["value"] == 10000 - 5, out.stdout + out.stderr

@@ -185,12 +185,10 @@ def test_grading_and_exit_codes():
 
 def _cli_health(env: dict) -> tuple[int, dict]:
     import json
-    import subprocess
 
-    from tests.support.procs import BIN, ROOT
+    from tests.support.procs import run_cli
 
-    done = subprocess.run([str(BIN / "zohosync"), "health", "--json"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = run_cli(["health", "--json"], env)
     return done.returncode, json.loads(done.stdout)
 
 
