@@ -57,6 +57,9 @@ os.environ.update(
         "SANDBOX_CLIENT_ID": "sandbox-client-id",
         "SANDBOX_CLIENT_SECRET": "sandbox-client-secret",
         "SANDBOX_REFRESH_TOKEN": "sandbox-refresh-token",
+        # Hypothesis looks for plugins in every installed distribution's entry points when it is imported
+        # (~0.3 s in each test process); this project uses none.
+        "HYPOTHESIS_NO_PLUGINS": "1",
     }
 )
 

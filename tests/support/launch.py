@@ -41,10 +41,14 @@ def context():
     return _context
 
 
+SCRIPTS = {found.name: found for found in entry_points(group="console_scripts")
+           if found.name in ("celery", "gunicorn", "zohosync")}
+"""What `.venv/bin/<name>` runs, found once in the server (a scan of every installed distribution's metadata)."""
+
+
 def script(name: str):
-    """The entry point of the console script `name` (what `.venv/bin/<name>` runs)."""
-    (found,) = entry_points(group="console_scripts", name=name)
-    return found.load()
+    """The entry point of the console script `name`, loaded."""
+    return SCRIPTS[name].load()
 
 
 def run(argv: list[str], env: dict[str, str], cwd: str, stdout: str, stderr: str) -> None:

@@ -25,7 +25,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-FORKED = {"celery", "gunicorn", "zohosync"}
+FORKED = {"celery", "gunicorn", "zohosync"}  # tests.support.launch.SCRIPTS
 """The console scripts started as forks of a server that has their libraries imported (tests/support/launch.py)."""
 
 
