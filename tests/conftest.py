@@ -216,3 +216,26 @@ def pytest_collection_modifyitems(items):
     instead of queueing on the worker that collected their directory. Fault runs (`slow`), then end-to-end
     files (`e2e`), then the rest, each in collection order."""
     items.sort(key=lambda item: (item.get_closest_marker("slow") is None, item.get_closest_marker("e2e") is None))
+
+
+def pytest_sessionstart(session):
+    """In a fresh checkout, each xdist worker would rewrite the asserts of every test module (pytest keeps the
+    result in `__pycache__`, ~3 s of CPU for the suite), all four at once and in the same order, so none finds
+    another's. When the whole suite is collected, each worker first imports the test modules starting a quarter
+    further along (worker k of n at k/n of the list): every module is rewritten about once, and the others load
+    the cached result. The imports are the ones collection does next, by the same import system and pytest's
+    rewriting hook; a module that fails to import is left for collection to report."""
+    import importlib
+
+    from tests.support.procs import ROOT
+
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if not _WORKER or count < 2 or session.config.args_source != pytest.Config.ArgsSource.TESTPATHS:
+        return
+    modules = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts) for p in (ROOT / "tests").rglob("test_*.py"))
+    start = len(modules) * int(_WORKER.lstrip("gw")) // count
+    for name in modules[start:] + modules[:start]:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - collection imports it again and reports why it fails
+            pass
