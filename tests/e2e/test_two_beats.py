@@ -182,6 +182,7 @@ def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_i
         RABBIT_PASSWORD,
         RABBIT_PORT,
         RABBIT_USER,
+        add_vhost,
         delete_vhost_later,
         rabbit_available,
     )
@@ -189,8 +190,6 @@ def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_i
     why = rabbit_available()
     if why:
         pytest.skip(why)
-    import subprocess
-
     vhost = f"zohosync_test_beat_{uuid.uuid4().hex[:10]}"
     url = f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
     env = child_env(CELERY_BROKER_URL=url, REDIS_URL=TEST_BROKER_URL, **BEAT_ENV)
@@ -203,8 +202,7 @@ def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_i
         except AssertionError:
             raise AssertionError(b.output()[-3000:]) from None
         assert b.alive(), b.output()[-3000:]
-        for args in (["add_vhost", vhost], ["set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*"]):
-            subprocess.run(["rabbitmqctl", *args], check=True, capture_output=True, timeout=60)
+        add_vhost(vhost)
         with Arrivals(url) as seen:
             wait_for(lambda: any(seen.times.values()), timeout=30, interval=0.5,
                      message="beat sends once the vhost takes it")

@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from kombu import Connection
 
 RABBIT_HOST = os.environ.get("ZOHOSYNC_TEST_RABBIT_HOST", "127.0.0.1")
 RABBIT_PORT = int(os.environ.get("ZOHOSYNC_TEST_RABBIT_PORT", "5672"))
@@ -60,6 +64,34 @@ def _wait_for_deletions() -> None:
             proc.kill()
 
 
+def _vhost_url(vhost: str) -> str:
+    return f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+
+
+def add_vhost(vhost: str, timeout: float = 30) -> None:
+    """The vhost made, with every permission for the test user, by one `rabbitmqctl import_definitions` (one
+    Erlang VM's start instead of two: `add_vhost`, then `set_permissions`). The broker applies an import in the
+    background, so this returns once the user can open a connection to the vhost, which needs both."""
+    definitions = {"vhosts": [{"name": vhost}],
+                   "permissions": [{"user": RABBIT_USER, "vhost": vhost, "configure": ".*", "write": ".*",
+                                    "read": ".*"}]}
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as fh:
+        json.dump(definitions, fh)
+        fh.flush()
+        os.chmod(fh.name, 0o644)  # rabbitmqctl reads it as the rabbitmq user; nothing in it is secret
+        _ctl("import_definitions", fh.name, "--format", "json")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with Connection(_vhost_url(vhost), connect_timeout=2) as conn:
+                conn.connect()
+            return
+        except Exception:  # noqa: BLE001 - access refused (not there yet) or any other: try again until the deadline
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 @contextmanager
 def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
     """A fresh vhost for one test run (so parallel runs never share a queue), deleted afterwards; yields its URL."""
@@ -67,10 +99,9 @@ def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
     if why:
         pytest.skip(why)
     vhost = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    _ctl("add_vhost", vhost)
     try:
-        _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
-        yield f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+        add_vhost(vhost)
+        yield _vhost_url(vhost)
     finally:
         delete_vhost_later(vhost)
 
@@ -79,8 +110,7 @@ def recreate_vhost(url: str) -> None:
     """Delete and re-create the vhost of `url`: every connection to it drops and every message is gone."""
     vhost = url.rsplit("/", 1)[1]
     _ctl("delete_vhost", vhost)
-    _ctl("add_vhost", vhost)
-    _ctl("set_permissions", "-p", vhost, RABBIT_USER, ".*", ".*", ".*")
+    add_vhost(vhost)
 
 
 @contextmanager
