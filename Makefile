@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed-stamp
 TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
 # pytest-xdist processes: 4 on a 2-core machine. The tests that start real processes spend part of their time
 # waiting (a worker booting, an inspect timeout) while the others keep the cores busy, but every process
-# collects (imports) the whole suite, ~3.5 s of CPU, ~7 s in a fresh checkout (asserts rewritten). Measured
-# 2026-12-03, warm, same machine, alternated: 4 -> 98-104 s (175-186 busy core-s), 5 -> 103-106 s,
-# 6 -> 105-112 s (202-218 busy core-s). Whole files go to one process (--dist loadfile: a module's worker
+# collects (imports) the whole suite, ~3.5 s of CPU (a fresh checkout's asserts are rewritten once between
+# them: tests/conftest.py). Measured 2026-12-03, warm, same machine, alternated: 3 -> 91-97 s, 4 -> 82-86 s
+# (130-148 busy core-s), 5 -> 84-87 s (155-162 busy core-s). Whole files go to one process (--dist loadfile: a module's worker
 # processes start once), long files first (tests/conftest.py orders them; --no-loadscope-reorder keeps that
 # order). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 4

@@ -55,6 +55,7 @@ def run(argv: list[str], env: dict[str, str], cwd: str, stdout: str, stderr: str
     """In the forked child: become the process `argv` would be (session, directory, environment, output appended
     to the files `stdout` and `stderr`, which may be one), then run its console script."""
     os.setsid()
+    multiprocessing.current_process().name = "MainProcess"  # what logging (Celery's `%(processName)s`) shows
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
