@@ -1,5 +1,5 @@
-"""Start the project's console scripts (`celery`, `gunicorn`, `zohosync`, `flower`) as real processes, each forked
-from a server that has already imported the libraries they use.
+"""Start the venv's console scripts `celery` (workers, beat, Flower), `gunicorn` and `zohosync` as real processes,
+each forked from a server that has already imported the libraries they use.
 
 Every Celery worker, beat, receiver and Flower a test starts used to import Celery's command line (with its
 plugins: Flower, tornado, click-repl), kombu, SQLAlchemy, Flask and gunicorn from scratch, ~0.9 s of CPU of its
@@ -63,8 +63,9 @@ def run(argv: list[str], env: dict[str, str], cwd: str, stdout: str, stderr: str
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
         os.dup2(fd, target)
         os.close(fd)
-    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 - the process's own stdout, line by line
-    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+    # Line by line, as PYTHONUNBUFFERED does for a script the tests start (they watch its log for " ready.").
+    sys.stdout = open(1, "w", buffering=1, closefd=False)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)
     sys.argv = list(argv)
     sys.exit(script(Path(argv[0]).name)())
 
