@@ -34,9 +34,6 @@ LOCK = os.path.join(tempfile.gettempdir(), "zohosync-ensure-chromium.lock")
 """Held by whoever is checking or installing; its file also receives a background install's output."""
 WAIT = 600.0
 """Seconds a caller waits for another's install before giving up on it."""
-NICE = 10
-"""A background install's niceness: apt-get and dpkg take the CPU the virtualenv's install and the tests leave
-(they wait on the network, on a worker's boot), not the CPU they need; the browser test waits for it."""
 
 
 def present() -> bool:
@@ -106,7 +103,6 @@ def background(fd: int) -> int:
               "the browser test waits for it)", flush=True)
         return 0
     os.setsid()
-    os.nice(NICE)
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
     null = os.open(os.devnull, os.O_RDONLY)
