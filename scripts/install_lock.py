@@ -13,6 +13,7 @@ Standard library only: the machine's Python runs it before the virtualenv has an
 """
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import shutil
@@ -45,11 +46,27 @@ def pinned_version(entry: str) -> str:
     return entry.split("==", 1)[1].split()[0]
 
 
+def can_target(pip_version: str | None) -> bool:
+    """Whether a pip of this version (None: no pip) installs into another interpreter's environment (`--python`,
+    pip 22.3 and later)."""
+    if not pip_version:
+        return False
+    parts = re.findall(r"\d+", pip_version)[:2]
+    return tuple(int(p) for p in parts) >= (22, 3)
+
+
+def machine_pip_version() -> str | None:
+    """The version of the pip this Python has, read from its metadata (starting pip to ask takes ~1-2 s)."""
+    try:
+        return importlib.metadata.version("pip")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def venv_pip(python: str) -> list[str]:
     """A pip command that installs into the venv of `python`: the machine's, else the venv's own from ensurepip."""
-    machine = [sys.executable, "-m", "pip", "--python", python]
-    if subprocess.run([*machine, "--version"], capture_output=True, check=False).returncode == 0:
-        return machine
+    if can_target(machine_pip_version()):
+        return [sys.executable, "-m", "pip", "--python", python]
     ensurepip = [python, "-m", "ensurepip", "--default-pip"]
     if subprocess.run(ensurepip, capture_output=True, check=False).returncode != 0:
         if os.geteuid() != 0 or shutil.which("apt-get") is None:

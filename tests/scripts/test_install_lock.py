@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.install_lock import REQUIREMENT, main, pinned, pinned_version
+from scripts.install_lock import REQUIREMENT, can_target, main, pinned, pinned_version
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,6 +55,11 @@ def test_the_project_lock_pins_uv_with_hashes_and_its_entry_parses_as_a_requirem
     assert REQUIREMENT.match(lines[0]).group(1) == "uv"
     assert len(lines) > 1 and all(re.fullmatch(r"\s+--hash=sha256:[0-9a-f]{64}( \\)?", line) for line in lines[1:])
     assert all(line.endswith("\\") for line in lines[:-1]) and not lines[-1].endswith("\\")
+
+
+def test_the_machines_pip_is_used_from_22_3_on_which_can_install_into_another_python():
+    assert [can_target(v) for v in ("22.3", "22.3.1", "23.2.1", "26.0", "100.1")] == [True] * 5
+    assert [can_target(v) for v in ("22.2.2", "21.3", "9.0.1", None, "")] == [False] * 5
 
 
 def test_without_a_lock_and_a_venv_it_says_how_to_call_it_and_exits_2(capsys):
