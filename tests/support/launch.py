@@ -41,8 +41,9 @@ def context():
     return _context
 
 
-SCRIPTS = {found.name: found for found in entry_points(group="console_scripts")
-           if found.name in ("celery", "gunicorn", "zohosync")}
+FORKED = frozenset({"celery", "gunicorn", "zohosync"})
+"""The console scripts started this way; any other command is left to `subprocess`."""
+SCRIPTS = {found.name: found for found in entry_points(group="console_scripts") if found.name in FORKED}
 """What `.venv/bin/<name>` runs, found once in the server (a scan of every installed distribution's metadata)."""
 
 

@@ -25,10 +25,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-FORKED = {"celery", "gunicorn", "zohosync"}  # tests.support.launch.SCRIPTS
-"""The console scripts started as forks of a server that has their libraries imported (tests/support/launch.py)."""
-
-
 class Process:
     """A child process in a session of its own, whose output goes to a log file kept for post-mortems.
 
@@ -40,9 +36,9 @@ class Process:
         self.name = name
         self.log = tempfile.NamedTemporaryFile(prefix=f"zohosync-{name}-", suffix=".log", delete=False,
                                                dir=os.environ.get(LOG_DIR_ENV) or None)
-        if Path(argv[0]).parent == BIN and Path(argv[0]).name in FORKED:
-            from tests.support.launch import Child
+        from tests.support.launch import FORKED, Child
 
+        if Path(argv[0]).parent == BIN and Path(argv[0]).name in FORKED:
             self.popen = Child(argv, env, str(ROOT), self.log.name)
         else:
             self.popen = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT,
