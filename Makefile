@@ -11,9 +11,9 @@ TEST_DB ?= $(or $(ZOHOSYNC_TEST_DB),zohosync_test)
 # waiting (a worker booting, an inspect timeout) while the others keep the cores busy, but every process
 # collects (imports) the whole suite, ~3.5 s of CPU (a fresh checkout's asserts are rewritten once between
 # them: tests/conftest.py). Measured 2026-12-03, warm, same machine, alternated: 3 -> 91-97 s, 4 -> 82-86 s
-# (130-148 busy core-s), 5 -> 84-87 s (155-162 busy core-s). Whole files go to one process (--dist loadfile: a module's worker
-# processes start once), long files first (tests/conftest.py orders them; --no-loadscope-reorder keeps that
-# order). PYTEST_WORKERS=0: one process.
+# (130-148 busy core-s), 5 -> 84-87 s (155-162 busy core-s). Whole files go to one process (--dist loadfile:
+# a module's worker processes start once), long files first (tests/conftest.py orders them;
+# --no-loadscope-reorder keeps that order). PYTEST_WORKERS=0: one process.
 PYTEST_WORKERS ?= 4
 PYTEST_ARGS := -q -p no:cacheprovider --dist loadfile --no-loadscope-reorder --durations=10
 # The project compiled once, on every core, before the test processes start: in a fresh checkout each

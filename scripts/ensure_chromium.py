@@ -94,11 +94,10 @@ def install() -> int:
 
 
 def background(fd: int) -> int:
-    """Install in a detached child that keeps the lock `fd` (held) until it exits; its output goes to LOCK.
+    """Install in a detached child that holds the lock `fd` until it exits; its output goes to LOCK.
 
     The parent returns 0 at once, the child the install's status."""
-    if os.fork():
-        os.close(fd)  # the child's copy keeps the lock
+    if os.fork():  # the child's copy of `fd` keeps the lock after the parent closes its own
         print(f"ensure_chromium: installing {' '.join(PACKAGES)} in the background (output in {LOCK}; "
               "the browser test waits for it)", flush=True)
         return 0
@@ -107,6 +106,7 @@ def background(fd: int) -> int:
     os.lseek(fd, 0, os.SEEK_SET)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
+    os.close(null)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     return install()  # and the child exits with its status, which releases the lock
@@ -121,22 +121,17 @@ def main(argv: list[str] | None = None) -> int:
     if fd is None:
         print(f"ensure_chromium: another install has held {LOCK} for {WAIT:.0f} s; giving up", file=sys.stderr)
         return 1
-    if present():
-        os.close(fd)
-        print(f"ensure_chromium: {CHROMIUM} and {CHROMEDRIVER} are present")
-        return 0
-    why = cannot_install()
-    if why:
-        os.close(fd)
-        print(f"ensure_chromium: {why}", file=sys.stderr)
-        return 0
-    if argv == ["--background"]:
-        return background(fd)
     try:
-        return install()
+        if present():
+            print(f"ensure_chromium: {CHROMIUM} and {CHROMEDRIVER} are present")
+            return 0
+        why = cannot_install()
+        if why:
+            print(f"ensure_chromium: {why}", file=sys.stderr)
+            return 0
+        return background(fd) if argv == ["--background"] else install()
     finally:
         os.close(fd)
-
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,13 +1,13 @@
 """The dashboard in a real headless Chromium against a real gunicorn receiver: numbers, escaping, retry buttons, screenshot."""
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import tempfile
 
 import pytest
 from sqlalchemy import text
 
+from scripts import ensure_chromium as chromium
 from tasks.monitor import take_snapshot
 from tests.conftest import TEST_ADMIN_TOKEN
 from tests.support.procs import ROOT, child_env, free_port, launch_receiver, wait_for, wait_http
@@ -15,8 +15,6 @@ from tests.tasks.test_health import seed, seed_dead_letters
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = ROOT / "artifacts"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -26,15 +24,12 @@ HOSTILE_ERROR = "<script>alert('pwned')</script> Zoho answered <b>HTTP 500</b>"
 def ensure_chromium() -> None:
     """Chromium as `make test` installs it: waits for the install it started in the background (or installs it
     now); skips only where it truly cannot be installed."""
-    spec = importlib.util.spec_from_file_location("ensure_chromium", ROOT / "scripts" / "ensure_chromium.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    status = module.main([])
-    if not module.present():
-        why = module.cannot_install()
+    status = chromium.main([])
+    if not chromium.present():
+        why = chromium.cannot_install()
         if why:
             pytest.skip(why)
-    assert status == 0 and module.present(), "apt-get could not install chromium chromium-driver"
+    assert status == 0 and chromium.present(), "apt-get could not install chromium chromium-driver"
 
 
 @pytest.fixture(scope="module")
@@ -55,11 +50,11 @@ def browser():
 
     profile = tempfile.mkdtemp(prefix="zohosync-chromium-")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium.CHROMIUM
     for flag in FLAGS + [f"--user-data-dir={profile}", "--window-size=1400,1000"]:
         options.add_argument(flag)
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(chromium.CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     yield driver
     driver.quit()

@@ -177,21 +177,13 @@ def test_a_beat_refused_by_the_broker_stays_up_and_sends_once_the_broker_takes_i
     """A RabbitMQ vhost re-created (permissions not yet granted) must not end beat, as plain Celery's does."""
     import uuid
 
-    from tests.support.brokers import (
-        RABBIT_HOST,
-        RABBIT_PASSWORD,
-        RABBIT_PORT,
-        RABBIT_USER,
-        add_vhost,
-        delete_vhost_later,
-        rabbit_available,
-    )
+    from tests.support.brokers import add_vhost, delete_vhost_later, rabbit_available, vhost_url
 
     why = rabbit_available()
     if why:
         pytest.skip(why)
     vhost = f"zohosync_test_beat_{uuid.uuid4().hex[:10]}"
-    url = f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
+    url = vhost_url(vhost)
     env = child_env(CELERY_BROKER_URL=url, REDIS_URL=TEST_BROKER_URL, **BEAT_ENV)
     due_at_start()  # beat has something to send (and is refused) at once
     b = beat(env, "refused")

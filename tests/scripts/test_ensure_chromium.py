@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 
 from scripts import ensure_chromium
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.procs import ROOT
 
 # The script run as a process with its paths pointed into a temporary directory (a background install forks, which
 # must not happen to the test process itself).

@@ -64,7 +64,8 @@ def _wait_for_deletions() -> None:
             proc.kill()
 
 
-def _vhost_url(vhost: str) -> str:
+def vhost_url(vhost: str) -> str:
+    """The AMQP URL of `vhost` on the test RabbitMQ, as the test user."""
     return f"amqp://{RABBIT_USER}:{RABBIT_PASSWORD}@{RABBIT_HOST}:{RABBIT_PORT}/{vhost}"
 
 
@@ -83,7 +84,7 @@ def add_vhost(vhost: str, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
         try:
-            with Connection(_vhost_url(vhost), connect_timeout=2) as conn:
+            with Connection(vhost_url(vhost), connect_timeout=2) as conn:
                 conn.connect()
             return
         except Exception:  # noqa: BLE001 - access refused (not there yet) or any other: try again until the deadline
@@ -101,7 +102,7 @@ def rabbit_vhost(prefix: str = "zohosync_test") -> Iterator[str]:
     vhost = f"{prefix}_{uuid.uuid4().hex[:10]}"
     try:
         add_vhost(vhost)
-        yield _vhost_url(vhost)
+        yield vhost_url(vhost)
     finally:
         delete_vhost_later(vhost)
 

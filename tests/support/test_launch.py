@@ -5,22 +5,22 @@ from __future__ import annotations
 import os
 import signal
 
-from tests.support.launch import Child, run_script
-from tests.support.procs import BIN, ROOT, Process, child_env, free_port, wait_for
+from tests.support.launch import Child
+from tests.support.procs import BIN, Process, child_env, free_port, run_cli, wait_for
 
 
 def test_a_script_answers_with_its_exit_status_and_its_stdout_and_stderr_apart():
-    helped = run_script([str(BIN / "zohosync"), "--help"], child_env(), str(ROOT), timeout=60)
+    helped = run_cli(["--help"], child_env())
     assert helped.returncode == 0
     assert helped.stdout.startswith("Usage: zohosync") and helped.stderr == ""
-    unknown = run_script([str(BIN / "zohosync"), "no-such-command"], child_env(), str(ROOT), timeout=60)
+    unknown = run_cli(["no-such-command"], child_env())
     assert unknown.returncode == 2
     assert unknown.stdout == "" and "No such command 'no-such-command'" in unknown.stderr
 
 
 def test_the_script_runs_with_the_environment_it_is_given_not_the_servers():
     env = child_env(DATABASE_URL="postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
-    done = run_script([str(BIN / "zohosync"), "runs"], env, str(ROOT), timeout=60)
+    done = run_cli(["runs"], env)
     assert done.returncode != 0
     assert "port 1 failed" in done.stderr  # the given database, not the test database this process uses
 
